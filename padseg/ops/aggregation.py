@@ -1,0 +1,194 @@
+"""Hidden-prior aggregations of PAD-Nets (section 3.2 of the paper).
+
+Each aggregation turns the layer input ``Y^{l-1}`` (sampled at the output
+positions) and the previous PAD layer's prior ``h^{l-1}`` into this layer's
+prior ``h^l`` with ``D`` channels, one per candidate dilation:
+
+* :class:`MarkovAggregation`:    ``h^l = f(U_h Y^{l-1})``  (eq. 3 with ``W_h = 0``)
+* :class:`RecurrentAggregation`: ``h^l = f(W_h h^{l-1} + U_h Y^{l-1})``  (eq. 3)
+* :class:`GatedAggregation`:     ``a = sigmoid(W_a h^{l-1} + U_a Y^{l-1})``,
+  ``h^l = f(a * W_h h^{l-1} + (1 - a) * U_h Y^{l-1})``  (eqs. 4-5)
+
+``U`` and ``W`` are 1x1 kernels, stored as plain parameters (not ``nn.Conv2d``
+modules) so that a parent's ``init_cfg`` such as ``Kaiming(layer='Conv2d')``
+never overwrites their start-up values.
+
+Initialisation: every weight starts at zero and the bias of ``U_h`` favours the
+base candidate (``base_index``), so at start-up every pixel prefers the layer's
+own dilation and, in evaluation, the layer equals the plain convolution it
+replaces (mmcv SAC's lesson). ``f`` is ``tanh`` by default: priors stay in
+``[-1, 1]``, so a long recurrent chain cannot blow up and half precision is
+safe; any mmcv activation can be chosen with ``act_cfg``.
+
+A fourth aggregation is a module registered in MMEngine's root ``MODELS`` with
+the constructor ``(in_channels, num_candidates, base_index, act_cfg)``, a
+``forward(y, prev_prior)`` returning the prior, and a class attribute
+``uses_previous_prior``.
+"""
+from typing import Optional, Union
+
+import torch
+import torch.nn.functional as F
+from mmcv.cnn import build_activation_layer
+from mmengine.registry import MODELS
+from torch import Tensor, nn
+
+__all__ = [
+    'MarkovAggregation', 'RecurrentAggregation', 'GatedAggregation',
+    'build_aggregation'
+]
+
+#: Start-up bias of the base candidate in ``U_h`` (``tanh(2) = 0.96``).
+BASE_PRIOR_BIAS = 2.0
+
+
+def conv1x1(x: Tensor, weight: Tensor, bias: Optional[Tensor] = None) -> Tensor:
+    """1x1 convolution with a ``(out, in)`` weight matrix."""
+    return F.conv2d(x, weight[:, :, None, None], bias)
+
+
+class MarkovAggregation(nn.Module):
+    """``h^l = f(U_h Y^{l-1})``: the prior depends on this layer's input only.
+
+    Args:
+        in_channels (int): Channels of ``Y^{l-1}``, the PAD layer's input.
+        num_candidates (int): ``D``, the number of candidate dilations.
+        base_index (int): Candidate favoured at start-up. Default: 0.
+        act_cfg (dict): The non-linearity ``f``. Default: ``dict(type='Tanh')``.
+    """
+
+    uses_previous_prior = False
+
+    def __init__(self,
+                 in_channels: int,
+                 num_candidates: int,
+                 base_index: int = 0,
+                 act_cfg: dict = dict(type='Tanh')) -> None:
+        super().__init__()
+        self.in_channels = in_channels
+        self.num_candidates = num_candidates
+        self.base_index = base_index
+        self.u_h = nn.Parameter(torch.empty(num_candidates, in_channels))
+        self.u_h_bias = nn.Parameter(torch.empty(num_candidates))
+        self.act = build_activation_layer(act_cfg)
+        self.add_weights()
+        self.init_weights()
+
+    def add_weights(self) -> None:
+        """Create the parameters a subclass adds to ``U_h``."""
+
+    def init_weights(self) -> None:
+        """Zero weights; the bias prefers the base candidate."""
+        nn.init.zeros_(self.u_h)
+        with torch.no_grad():
+            self.u_h_bias.zero_()
+            self.u_h_bias[self.base_index] = BASE_PRIOR_BIAS
+
+    def input_term(self, y: Tensor) -> Tensor:
+        return conv1x1(y, self.u_h, self.u_h_bias)
+
+    def forward(self, y: Tensor, prev_prior: Optional[Tensor]) -> Tensor:
+        return self.act(self.input_term(y))
+
+
+class RecurrentAggregation(MarkovAggregation):
+    """``h^l = f(W_h h^{l-1} + U_h Y^{l-1})`` (eq. 3).
+
+    Args: as :class:`MarkovAggregation`. ``W_h`` starts at zero, so a fresh
+    layer behaves as the Markov one until training moves it.
+    """
+
+    uses_previous_prior = True
+
+    def add_weights(self) -> None:
+        d = self.num_candidates
+        self.w_h = nn.Parameter(torch.empty(d, d))
+
+    def init_weights(self) -> None:
+        super().init_weights()
+        nn.init.zeros_(self.w_h)
+
+    def forward(self, y: Tensor, prev_prior: Optional[Tensor]) -> Tensor:
+        prev = _zeros_if_none(prev_prior, y, self.num_candidates)
+        return self.act(conv1x1(prev, self.w_h) + self.input_term(y))
+
+
+class GatedAggregation(MarkovAggregation):
+    """``h^l = f(a * W_h h^{l-1} + (1 - a) * U_h Y^{l-1})`` with
+    ``a = sigmoid(W_a h^{l-1} + U_a Y^{l-1})`` (eqs. 4-5).
+
+    Args: as :class:`MarkovAggregation`. ``W_h``, ``W_a``, ``U_a`` and the gate
+    bias start at zero (``a = 0.5`` everywhere at start-up).
+    """
+
+    uses_previous_prior = True
+
+    def add_weights(self) -> None:
+        d, c = self.num_candidates, self.in_channels
+        self.w_h = nn.Parameter(torch.empty(d, d))
+        self.w_a = nn.Parameter(torch.empty(d, d))
+        self.u_a = nn.Parameter(torch.empty(d, c))
+        self.u_a_bias = nn.Parameter(torch.empty(d))
+
+    def init_weights(self) -> None:
+        super().init_weights()
+        for param in (self.w_h, self.w_a, self.u_a, self.u_a_bias):
+            nn.init.zeros_(param)
+
+    def forward(self, y: Tensor, prev_prior: Optional[Tensor]) -> Tensor:
+        prev = _zeros_if_none(prev_prior, y, self.num_candidates)
+        gate = torch.sigmoid(
+            conv1x1(prev, self.w_a) + conv1x1(y, self.u_a, self.u_a_bias))
+        return self.act(gate * conv1x1(prev, self.w_h) +
+                        (1 - gate) * self.input_term(y))
+
+
+def _zeros_if_none(prev_prior: Optional[Tensor], y: Tensor,
+                   channels: int) -> Tensor:
+    """The first layer of a chain starts from a zero prior."""
+    if prev_prior is not None:
+        return prev_prior
+    n, _, h, w = y.shape
+    return y.new_zeros(n, channels, h, w)
+
+
+for _cls in (MarkovAggregation, RecurrentAggregation, GatedAggregation):
+    MODELS.register_module(module=_cls)
+
+
+def build_aggregation(aggregation: Union[str, dict], in_channels: int,
+                      num_candidates: int, base_index: int,
+                      act_cfg: dict) -> nn.Module:
+    """Build an aggregation from a short name (``'markov'``, ``'recurrent'``,
+    ``'gated'``), a registered type name, or a config dict.
+
+    Raises:
+        ValueError: if ``aggregation`` names no registered aggregation.
+    """
+    if isinstance(aggregation, str):
+        cfg = dict(type=aggregation)
+    elif isinstance(aggregation, dict) and 'type' in aggregation:
+        cfg = dict(aggregation)
+    else:
+        raise ValueError(
+            'aggregation must be a name or a dict with a "type" key, '
+            f'got {aggregation!r}')
+    name = cfg['type']
+    if isinstance(name, str) and MODELS.get(name) is None:
+        alias = f'{name.capitalize()}Aggregation'
+        if MODELS.get(alias) is None:
+            raise ValueError(
+                f'aggregation {name!r} is not registered; use "markov", '
+                '"recurrent", "gated" or the type name of a module registered '
+                "in mmengine's root MODELS")
+        cfg['type'] = alias
+    cfg.setdefault('in_channels', in_channels)
+    cfg.setdefault('num_candidates', num_candidates)
+    cfg.setdefault('base_index', base_index)
+    cfg.setdefault('act_cfg', act_cfg)
+    module = MODELS.build(cfg)
+    if not hasattr(module, 'uses_previous_prior'):
+        raise ValueError(
+            f'aggregation {name!r} built a {type(module).__name__}, which has '
+            'no "uses_previous_prior" attribute and so is not an aggregation')
+    return module

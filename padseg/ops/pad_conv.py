@@ -1,0 +1,390 @@
+"""Pixel-wise Adaptive Dilated convolution (PAD), section 3 of the paper.
+
+A PAD layer keeps one weight ``W`` (eq. 1) and applies it at ``D`` candidate
+dilations. Per pixel ``(i, j)`` a hidden prior ``h_ij`` (section 3.2, see
+:mod:`padseg.ops.aggregation`) gives the dilation distribution ``d_ij``
+(eq. 2), and the output is ``sum_k d_ij[k] * (W *_{dilation_k} X)_ij + b``:
+
+* training: ``d_ij = softmax((h_ij + g_ij) / tau)`` with Gumbel noise ``g``
+  drawn in float32 (eq. 2), or its straight-through one-hot (``hard=True``);
+* evaluation: no noise; ``inference='argmax'`` (default) uses one dilation per
+  pixel, ``inference='soft'`` the expectation ``softmax(h_ij / tau)``.
+
+Candidate dilations are multiples of the dilation the layer is built with, so
+``dilation=2`` with ``dilations=(1, 2, 4)`` samples from 2, 4 and 8. Each
+candidate gets the padding that keeps the output aligned with the base one.
+"""
+import warnings
+from typing import Iterator, List, Optional, Sequence, Tuple, Union
+
+import torch
+import torch.nn.functional as F
+from mmengine.registry import MODELS
+from torch import Tensor, nn
+
+from .aggregation import build_aggregation
+
+__all__ = [
+    'PADConv2d', 'PADChain', 'link_pad_chain', 'gumbel_softmax',
+    'dilation_probabilities', 'pad_conv2d', 'pad_conv2d_reference',
+    'pad_layers'
+]
+
+Pair = Tuple[int, int]
+
+#: Uniform samples are clamped to ``[_UNIFORM_LOW, _UNIFORM_HIGH]`` (both
+#: exact in float32) so the Gumbel noise ``-log(-log(u))`` is always finite.
+_UNIFORM_LOW = 1e-10
+_UNIFORM_HIGH = 1.0 - torch.finfo(torch.float32).eps
+
+
+def _pair(value: Union[int, Sequence[int]], name: str) -> Pair:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return (value, value)
+    if (isinstance(value, (tuple, list)) and len(value) == 2
+            and all(isinstance(v, int) and not isinstance(v, bool)
+                    for v in value)):
+        return (value[0], value[1])
+    raise ValueError(f'{name} must be an int or a pair of ints, got {value!r}')
+
+
+def gumbel_softmax(logits: Tensor, tau: float, hard: bool = False) -> Tensor:
+    """Eq. 2: ``softmax((h + g) / tau)`` over dim 1, ``g ~ Gumbel(0, 1)``.
+
+    Noise and softmax are computed in float32 whatever the input dtype, so
+    half-precision priors never give ``inf`` or ``NaN``. With ``hard=True`` the
+    forward value is the one-hot argmax and the gradient that of the soft
+    sample (straight-through).
+    """
+    logits = logits.float()
+    uniform = torch.rand_like(logits).clamp_(_UNIFORM_LOW, _UNIFORM_HIGH)
+    gumbel = -torch.log(-torch.log(uniform))
+    soft = torch.softmax((logits + gumbel) / tau, dim=1)
+    if not hard:
+        return soft
+    return _one_hot_argmax(soft) - soft.detach() + soft
+
+
+def _one_hot_argmax(scores: Tensor) -> Tensor:
+    index = scores.argmax(dim=1, keepdim=True)
+    return torch.zeros_like(scores).scatter_(1, index, 1.0)
+
+
+def dilation_probabilities(logits: Tensor, tau: float, training: bool,
+                           hard: bool, inference: str) -> Tensor:
+    """Per-pixel weights of the candidate dilations, ``(N, D, H, W)``, float32."""
+    if training:
+        return gumbel_softmax(logits, tau, hard)
+    if inference == 'argmax':
+        return _one_hot_argmax(logits.float())
+    return torch.softmax(logits.float() / tau, dim=1)
+
+
+def pad_conv2d_reference(x: Tensor, weight: Tensor, bias: Optional[Tensor],
+                         probs: Tensor, stride: Pair,
+                         paddings: Sequence[Pair], dilations: Sequence[Pair],
+                         groups: int) -> Tensor:
+    """Straightforward PAD convolution: one full convolution per candidate,
+    mixed per pixel by ``probs`` (``(N, D, H_out, W_out)``), then the bias.
+
+    This is the definition the fast paths are checked against.
+    """
+    out = None
+    for k, (padding, dilation) in enumerate(zip(paddings, dilations)):
+        response = F.conv2d(x, weight, None, stride, padding, dilation, groups)
+        term = probs[:, k:k + 1].to(response.dtype) * response
+        out = term if out is None else out + term
+    if bias is not None:
+        out = out + bias.view(1, -1, 1, 1).to(out.dtype)
+    return out
+
+
+def _exporting() -> bool:
+    return (torch.onnx.is_in_onnx_export() or torch.jit.is_tracing()
+            or torch.compiler.is_compiling())
+
+
+def pad_conv2d(x: Tensor, weight: Tensor, bias: Optional[Tensor],
+               probs: Tensor, stride: Pair, paddings: Sequence[Pair],
+               dilations: Sequence[Pair], groups: int) -> Tensor:
+    """PAD convolution as :func:`pad_conv2d_reference`, skipping the
+    candidates that no pixel uses when ``probs`` needs no gradient (argmax
+    evaluation), which changes neither the output nor any gradient."""
+    if probs.requires_grad or _exporting() or probs.shape[1] == 1:
+        return pad_conv2d_reference(x, weight, bias, probs, stride, paddings,
+                                    dilations, groups)
+    used = (probs.amax(dim=(0, 2, 3)) > 0).tolist()
+    keep = [k for k, u in enumerate(used) if u]
+    return pad_conv2d_reference(x, weight, bias, probs[:, keep], stride,
+                                [paddings[k] for k in keep],
+                                [dilations[k] for k in keep], groups)
+
+
+class PADChain:
+    """Hands the hidden prior ``h^{l-1}`` from one PAD layer to the next.
+
+    :func:`link_pad_chain` gives all PAD layers of a module one chain and
+    empties it before and after each forward pass of that module, so every
+    pass (and every image of a batch) starts from a zero prior and nothing
+    outlives the pass.
+    """
+
+    def __init__(self) -> None:
+        self.prior: Optional[Tensor] = None
+
+    def reset(self, *args) -> None:
+        """Forget the prior; usable directly as a forward (pre-)hook."""
+        self.prior = None
+
+
+def pad_layers(module: nn.Module) -> Iterator[Tuple[str, 'PADConv2d']]:
+    """``(name, layer)`` for every PAD layer inside ``module``."""
+    for name, child in module.named_modules():
+        if isinstance(child, PADConv2d):
+            yield name, child
+
+
+def link_pad_chain(module: nn.Module,
+                   only_unlinked: bool = False) -> Optional[PADChain]:
+    """Make the PAD layers inside ``module`` one chain (section 3.2).
+
+    Layer ``l`` receives the prior of the PAD layer that ran before it in the
+    same forward pass of ``module``; the first one starts from zero. Padseg's
+    backbones call this themselves; call it on a model whose PAD layers were
+    built by hand or through ``dcn=``/``conv_cfg`` (or add ``PADChainHook``).
+    Calling it again replaces the earlier link.
+
+    Args:
+        module: The network whose forward pass defines the chain.
+        only_unlinked: Link only PAD layers that belong to no chain yet.
+
+    Returns:
+        The chain, or None when ``module`` holds no PAD layer to link.
+    """
+    layers = [layer for _, layer in pad_layers(module)
+              if not (only_unlinked and layer.chain is not None)]
+    if not layers:
+        return None
+    for handle in getattr(module, '_pad_chain_handles', ()):
+        handle.remove()
+    chain = PADChain()
+    for layer in layers:
+        layer.chain = chain
+    # Bound methods of the chain (not closures) so that deepcopy (EMA, TTA)
+    # copies hooks and layers onto one new chain.
+    module._pad_chain_handles = (
+        module.register_forward_pre_hook(chain.reset),
+        module.register_forward_hook(chain.reset))
+    return chain
+
+
+def _check_dilations(dilations) -> Tuple[int, ...]:
+    if isinstance(dilations, (str, bytes)) or not hasattr(dilations, '__iter__'):
+        raise ValueError(
+            f'dilations must be a sequence of positive ints, got {dilations!r}')
+    dilations = tuple(dilations)
+    if not dilations:
+        raise ValueError('dilations must not be empty')
+    for d in dilations:
+        if not isinstance(d, int) or isinstance(d, bool) or d <= 0:
+            raise ValueError(
+                f'dilations must be positive ints, got {d!r} in {dilations!r}')
+    if len(set(dilations)) != len(dilations):
+        raise ValueError(f'dilations must not repeat a value: {dilations!r}')
+    return dilations
+
+
+def _check_tau(tau) -> float:
+    if (not isinstance(tau, (int, float)) or isinstance(tau, bool)
+            or not tau > 0 or tau == float('inf')):
+        raise ValueError(f'tau must be a finite number > 0, got {tau!r}')
+    return float(tau)
+
+
+@MODELS.register_module('PAD')
+class PADConv2d(nn.Conv2d):
+    """Pixel-wise Adaptive Dilated convolution, a drop-in ``nn.Conv2d``.
+
+    Registered in MMEngine's root ``MODELS`` as ``'PAD'``, so
+    ``build_conv_layer(dict(type='PAD', ...), ...)``, ``conv_cfg`` and mmseg's
+    ResNet ``dcn=`` slot build it under any scope. The shared weight is stored
+    as ``weight`` (eq. 1), so a plain conv's checkpoint loads into it and only
+    the aggregation's parameters are reported missing.
+
+    Args:
+        in_channels, out_channels, kernel_size, stride, padding, dilation,
+            groups, bias: As ``nn.Conv2d``. ``kernel_size`` must be odd and > 1
+            in each dimension; ``padding`` may also be ``'same'``/``'valid'``.
+        padding_mode (str): Only ``'zeros'`` is supported.
+        dilations (Sequence[int]): Candidate dilation multipliers of
+            ``dilation``, distinct positive ints. Default: ``(1, 2, 4)``.
+        aggregation (str | dict): ``'markov'``, ``'recurrent'``, ``'gated'``
+            or a config of a registered aggregation. Default: ``'markov'``.
+        tau (float): Gumbel-softmax temperature (eq. 2), > 0. Annealed by
+            :class:`padseg.engine.TauAnnealingHook`. Default: 1.0.
+        hard (bool): Straight-through one-hot samples in training.
+            Default: False.
+        inference (str): ``'argmax'`` (one dilation per pixel) or ``'soft'``
+            (expectation) in evaluation. Default: ``'argmax'``.
+        act_cfg (dict): The non-linearity ``f`` of the aggregation.
+            Default: ``dict(type='Tanh')``.
+
+    Example:
+        >>> import torch
+        >>> from padseg.ops import PADConv2d
+        >>> layer = PADConv2d(8, 16, 3, padding=1, dilations=(1, 2, 4))
+        >>> layer(torch.rand(2, 8, 32, 32)).shape
+        torch.Size([2, 16, 32, 32])
+    """
+
+    def __init__(self,
+                 in_channels: int,
+                 out_channels: int,
+                 kernel_size: Union[int, Pair],
+                 stride: Union[int, Pair] = 1,
+                 padding: Union[int, Pair, str] = 0,
+                 dilation: Union[int, Pair] = 1,
+                 groups: int = 1,
+                 bias: bool = True,
+                 padding_mode: str = 'zeros',
+                 dilations: Sequence[int] = (1, 2, 4),
+                 aggregation: Union[str, dict] = 'markov',
+                 tau: float = 1.0,
+                 hard: bool = False,
+                 inference: str = 'argmax',
+                 act_cfg: dict = dict(type='Tanh'),
+                 device=None,
+                 dtype=None) -> None:
+        kernel_size = _pair(kernel_size, 'kernel_size')
+        if any(k < 3 or k % 2 == 0 for k in kernel_size):
+            raise ValueError(
+                'kernel_size must be odd and at least 3 for PAD (an even '
+                'kernel cannot keep the candidates aligned, a 1x1 kernel has '
+                f'nothing to dilate), got {kernel_size}')
+        dilation = _pair(dilation, 'dilation')
+        stride = _pair(stride, 'stride')
+        if padding == 'same':
+            if stride != (1, 1):
+                raise ValueError("padding='same' needs stride 1")
+            padding = tuple(d * (k - 1) // 2
+                            for d, k in zip(dilation, kernel_size))
+        elif padding == 'valid':
+            padding = (0, 0)
+        padding = _pair(padding, 'padding')
+        if padding_mode != 'zeros':
+            raise ValueError(
+                f"padding_mode must be 'zeros' for PAD, got {padding_mode!r}")
+        if inference not in ('argmax', 'soft'):
+            raise ValueError(
+                f"inference must be 'argmax' or 'soft', got {inference!r}")
+        if not isinstance(hard, bool):
+            raise ValueError(f'hard must be a bool, got {hard!r}')
+        self.dilations = _check_dilations(dilations)
+        super().__init__(in_channels, out_channels, kernel_size, stride,
+                         padding, dilation, groups, bias, padding_mode,
+                         device, dtype)
+        self.tau = _check_tau(tau)
+        self.hard = hard
+        self.inference = inference
+        base = 1 if 1 in self.dilations else min(self.dilations)
+        self.base_index = self.dilations.index(base)
+        self.aggregation = build_aggregation(aggregation, in_channels,
+                                             len(self.dilations),
+                                             self.base_index, act_cfg)
+        self.chain: Optional[PADChain] = None
+        # Analysis: set by padseg.ops.record_dilations, off by default so no
+        # tensor outlives the forward pass.
+        self.recording = False
+        self.last_probs: Optional[Tensor] = None
+        self._warned_unlinked = False
+
+    @property
+    def candidate_dilations(self) -> List[Pair]:
+        """Actual ``(dh, dw)`` of each candidate."""
+        return [(m * self.dilation[0], m * self.dilation[1])
+                for m in self.dilations]
+
+    @property
+    def candidate_paddings(self) -> List[Pair]:
+        """Padding of each candidate: same output size and centres as the base."""
+        return [tuple(p + (d - d0) * (k - 1) // 2
+                      for p, d, d0, k in zip(self.padding, dil, self.dilation,
+                                             self.kernel_size))
+                for dil in self.candidate_dilations]
+
+    def extra_repr(self) -> str:
+        return (super().extra_repr() + f', dilations={self.dilations}, '
+                f'tau={self.tau}, hard={self.hard}, '
+                f'inference={self.inference!r}')
+
+    def init_weights(self) -> None:
+        """Reset the aggregation to its start-up state (base dilation
+        preferred). The shared ``weight`` is left to the caller's init."""
+        self.aggregation.init_weights()
+
+    def output_size(self, x: Tensor) -> Pair:
+        h, w = x.shape[-2:]
+        return tuple(
+            (size + 2 * p - d * (k - 1) - 1) // s + 1
+            for size, p, d, k, s in zip((h, w), self.padding, self.dilation,
+                                        self.kernel_size, self.stride))
+
+    def _centre_samples(self, x: Tensor, out_size: Pair) -> Tensor:
+        """``Y^{l-1}`` at the centre of each output pixel's window, so the
+        prior lives on the output grid (also for stride 2)."""
+        starts = [d * (k - 1) // 2 - p for d, k, p in
+                  zip(self.dilation, self.kernel_size, self.padding)]
+        if min(starts) < 0:  # padding wider than the half window
+            ph, pw = (max(0, -s) for s in starts)
+            x = F.pad(x, (pw, pw, ph, ph))
+            starts = [max(0, s) for s in starts]
+        (sh, sw), (ho, wo) = self.stride, out_size
+        return x[:, :, starts[0]::sh, starts[1]::sw][:, :, :ho, :wo]
+
+    def _previous_prior(self, out_size: Pair) -> Optional[Tensor]:
+        if not self.aggregation.uses_previous_prior:
+            return None
+        if self.chain is None:
+            if not self._warned_unlinked:
+                warnings.warn(
+                    f'A PAD layer with {type(self.aggregation).__name__} is '
+                    'not linked to a chain, so it starts from a zero prior on '
+                    'every call. Call padseg.ops.link_pad_chain(model) or add '
+                    "custom_hooks=[dict(type='PADChainHook')].")
+                self._warned_unlinked = True
+            return None
+        prev = self.chain.prior
+        if prev is None:
+            return None
+        if prev.shape[1] != len(self.dilations):
+            raise ValueError(
+                f'PAD chain: the previous PAD layer has {prev.shape[1]} '
+                f'candidate dilations, this one {len(self.dilations)}; layers '
+                'of one chain must have the same number of candidates')
+        if tuple(prev.shape[-2:]) != tuple(out_size):
+            prev = F.interpolate(prev, size=out_size, mode='bilinear',
+                                 align_corners=False)
+        return prev
+
+    def hidden_prior(self, x: Tensor) -> Tensor:
+        """``h^l`` on the output grid, ``(N, D, H_out, W_out)``."""
+        out_size = self.output_size(x)
+        prior = self.aggregation(self._centre_samples(x, out_size),
+                                 self._previous_prior(out_size))
+        if self.chain is not None:
+            self.chain.prior = prior
+        return prior
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.dim() != 4 or x.shape[1] != self.in_channels:
+            raise ValueError(
+                f'PADConv2d expects input (N, {self.in_channels}, H, W), '
+                f'got {tuple(x.shape)}')
+        probs = dilation_probabilities(self.hidden_prior(x), self.tau,
+                                       self.training, self.hard,
+                                       self.inference)
+        if self.recording:
+            self.last_probs = probs.detach()
+        return pad_conv2d(x, self.weight, self.bias, probs, self.stride,
+                          self.candidate_paddings, self.candidate_dilations,
+                          self.groups)

@@ -1,0 +1,46 @@
+"""Read out the dilations PAD layers chose, for analysis and logging."""
+from contextlib import contextmanager
+from typing import Dict, Iterator
+
+import torch
+from torch import Tensor, nn
+
+from .pad_conv import PADConv2d, pad_layers
+
+__all__ = ['record_dilations', 'expected_dilation', 'selected_dilation']
+
+
+@contextmanager
+def record_dilations(model: nn.Module) -> Iterator[Dict[str, PADConv2d]]:
+    """Make every PAD layer of ``model`` keep its last dilation probabilities
+    (``layer.last_probs``, detached, ``(N, D, H, W)``) inside the block.
+
+    Yields ``{name: layer}``; on exit recording stops and the kept tensors
+    are dropped, so nothing stays alive when nobody asks.
+    """
+    layers = dict(pad_layers(model))
+    for layer in layers.values():
+        layer.recording = True
+    try:
+        yield layers
+    finally:
+        for layer in layers.values():
+            layer.recording = False
+            layer.last_probs = None
+
+
+def _candidate_values(layer: PADConv2d, like: Tensor) -> Tensor:
+    values = [float(d[0]) for d in layer.candidate_dilations]
+    return torch.tensor(values, dtype=like.dtype,
+                        device=like.device).view(1, -1, 1, 1)
+
+
+def expected_dilation(layer: PADConv2d, probs: Tensor) -> Tensor:
+    """Per-pixel expected (vertical) dilation ``sum_k p_k d_k``, ``(N, H, W)``."""
+    return (probs * _candidate_values(layer, probs)).sum(dim=1)
+
+
+def selected_dilation(layer: PADConv2d, probs: Tensor) -> Tensor:
+    """Per-pixel most probable (vertical) dilation, ``(N, H, W)``."""
+    values = _candidate_values(layer, probs).flatten()
+    return values[probs.argmax(dim=1)]
