@@ -1,0 +1,16 @@
+"""Vanilla and PAD backbones, registered in mmseg's and mmpretrain's MODELS.
+
+Vanilla forms that mmseg lacks: ``FCNVGG``, ``DRN``, ``Xception65``; PAD
+forms: ``PADVGG``, ``PADResNet``, ``PADResNetV1c``, ``PADDRN``,
+``PADXception``, ``PADMobileNetV2`` (vanilla ResNet and MobileNetV2 are
+mmseg's own)."""
+from .drn import DRN, PADDRN
+from .mobilenet_v2 import PADMobileNetV2
+from .resnet import PADResNet, PADResNetV1c
+from .vgg import FCNVGG, PADVGG
+from .xception import PADXception, Xception65
+
+__all__ = [
+    'FCNVGG', 'PADVGG', 'PADResNet', 'PADResNetV1c', 'DRN', 'PADDRN',
+    'Xception65', 'PADXception', 'PADMobileNetV2'
+]
