@@ -1,0 +1,14 @@
+# Paper Table 4, DRN-D-54+DeepLabV3+, PAD: 77.2 mIoU on VOC 2012 val.
+# PAD (Markov, dilations 1, 2, 4 times each conv's own) in the degridding
+# layers layer7 and layer8 (Table 8), the Gumbel-softmax temperature annealed
+# from 1.0 to 0.1.
+_base_ = './deeplabv3plus_drn-d-54-d16_4xb2-30k_voc12aug-512x512.py'
+model = dict(
+    backbone=dict(
+        type='PADDRN',
+        # layer1 ... layer8
+        stage_with_pad=(False, False, False, False, False, False, True, True),
+        pad_cfg=dict(dilations=(1, 2, 4), aggregation='markov')))
+custom_hooks = [
+    dict(type='TauAnnealingHook', start=1.0, end=0.1, schedule='exponential')
+]

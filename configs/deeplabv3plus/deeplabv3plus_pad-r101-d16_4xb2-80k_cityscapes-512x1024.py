@@ -1,0 +1,12 @@
+# Paper Table 5, ResNet-101+DeepLabV3+, PAD: 80.7 mIoU on Cityscapes val.
+# PAD (Markov, dilations 1, 2, 4 times each conv's own) in the 3x3 convs of
+# layer4 (Table 8), the Gumbel-softmax temperature annealed from 1.0 to 0.1.
+_base_ = './deeplabv3plus_r101-d16_4xb2-80k_cityscapes-512x1024.py'
+model = dict(
+    backbone=dict(
+        type='PADResNetV1c',
+        stage_with_pad=(False, False, False, True),
+        pad_cfg=dict(dilations=(1, 2, 4), aggregation='markov')))
+custom_hooks = [
+    dict(type='TauAnnealingHook', start=1.0, end=0.1, schedule='exponential')
+]
