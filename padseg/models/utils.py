@@ -1,12 +1,32 @@
-"""Shared pieces of padseg's backbones: registration and PAD placement."""
-from typing import Optional, Sequence
+"""Shared pieces of padseg's backbones: registration, PAD placement, frozen
+stages and pretrained checkpoints."""
+import inspect
+import logging
+import re
+from typing import Callable, Dict, List, Optional, Sequence
 
+import torch
+from mmengine.logging import print_log
+from mmengine.model import BaseModule
+from mmengine.runner.checkpoint import CheckpointLoader
 from mmseg.registry import MODELS as SEG_MODELS
 from torch import nn
+from torch.nn.modules.batchnorm import _BatchNorm
 
-from padseg.ops import PADConv2d
+from padseg.ops import PADConv2d, pad_layers
 
-__all__ = ['register_model', 'pad_conv_like', 'check_stage_flags']
+__all__ = [
+    'register_model', 'PAD_CFG_KEYS', 'check_pad_cfg', 'pad_conv_like',
+    'pad_candidates', 'replace_with_pad', 'check_stage_flags', 'check_with_cp',
+    'FrozenStagesMixin', 'load_pretrained', 'log_checkpoint_keys'
+]
+
+#: The PAD layer settings a backbone's ``pad_cfg`` may hold: the arguments of
+#: :class:`PADConv2d` beyond those of ``nn.Conv2d`` (the geometry comes from
+#: the conv that PAD replaces).
+PAD_CFG_KEYS = tuple(
+    name for name in inspect.signature(PADConv2d).parameters
+    if name not in inspect.signature(nn.Conv2d).parameters)
 
 
 def register_model(cls):
@@ -22,10 +42,28 @@ def register_model(cls):
     return cls
 
 
+def check_pad_cfg(pad_cfg: dict) -> dict:
+    """A copy of a backbone's ``pad_cfg``, checked to be a dict of
+    :data:`PAD_CFG_KEYS` settings.
+
+    Raises:
+        ValueError: if ``pad_cfg`` is not a dict or has another key, naming
+            that key.
+    """
+    if not isinstance(pad_cfg, dict):
+        raise ValueError(f'pad_cfg must be a dict, got {pad_cfg!r}')
+    unknown = [key for key in pad_cfg if key not in PAD_CFG_KEYS]
+    if unknown:
+        raise ValueError(
+            f'pad_cfg has unknown key(s) {", ".join(map(repr, unknown))}; '
+            f'the PAD layer settings are {PAD_CFG_KEYS}')
+    return dict(pad_cfg)
+
+
 def pad_conv_like(conv: nn.Conv2d, pad_cfg: dict) -> PADConv2d:
     """A PAD layer with the geometry of ``conv`` and the PAD settings in
     ``pad_cfg`` (``dilations``, ``aggregation``, ``tau``, ...). The weight is
-    freshly initialised; load or copy it afterwards.
+    freshly initialised; :func:`replace_with_pad` also copies it.
 
     Raises:
         ValueError: if ``conv`` cannot become a PAD layer (1x1 or even
@@ -41,6 +79,36 @@ def pad_conv_like(conv: nn.Conv2d, pad_cfg: dict) -> PADConv2d:
                      padding_mode=conv.padding_mode, **pad_cfg)
 
 
+def pad_candidates(module: nn.Module) -> List[str]:
+    """Names (as ``module.named_modules()`` gives them) of the plain stride-1
+    kxk (k >= 3) convs inside ``module``: those the placement rule turns into
+    PAD layers. Strided, 1x1 and non-plain convs stay."""
+    return [
+        name for name, conv in module.named_modules()
+        if type(conv) is nn.Conv2d and conv.stride == (1, 1)
+        and min(conv.kernel_size) >= 3
+    ]
+
+
+def replace_with_pad(parent: nn.Module, name: str,
+                     pad_cfg: dict) -> PADConv2d:
+    """Swap the plain conv ``name`` inside ``parent`` (an attribute, or a
+    dotted path as ``named_modules`` gives it) for a PAD layer built by
+    :func:`pad_conv_like` that starts with the conv's weight and bias, under
+    the same key, so the model starts as the plain one and its checkpoints
+    still load."""
+    owner_name, _, attr = name.rpartition('.')
+    owner = parent.get_submodule(owner_name)
+    conv = getattr(owner, attr)
+    pad = pad_conv_like(conv, pad_cfg)
+    with torch.no_grad():
+        pad.weight.copy_(conv.weight)
+        if conv.bias is not None:
+            pad.bias.copy_(conv.bias)
+    setattr(owner, attr, pad)
+    return pad
+
+
 def check_stage_flags(flags: Optional[Sequence[bool]], num_stages: int,
                       name: str = 'stage_with_pad') -> tuple:
     """Validate a per-stage tuple of bools (``None`` means all False)."""
@@ -52,3 +120,141 @@ def check_stage_flags(flags: Optional[Sequence[bool]], num_stages: int,
         raise ValueError(
             f'{name} must be {num_stages} bools, one per stage, got {flags!r}')
     return flags
+
+
+def check_with_cp(model: nn.Module, with_cp: bool) -> None:
+    """Refuse gradient checkpointing (``with_cp=True``) when a PAD layer of
+    ``model`` carries the previous layer's prior: a block re-computed in the
+    backward pass would not see it.
+
+    Raises:
+        ValueError: naming ``with_cp`` and the aggregation.
+    """
+    if not with_cp:
+        return
+    chained = {
+        type(layer.aggregation).__name__
+        for _, layer in pad_layers(model)
+        if layer.aggregation.uses_previous_prior
+    }
+    if chained:
+        raise ValueError(
+            'with_cp=True cannot be combined with an aggregation that uses '
+            f'the previous prior ({", ".join(sorted(chained))}): a '
+            're-computed block would not see it; use '
+            "pad_cfg aggregation='markov' or with_cp=False")
+
+
+class FrozenStagesMixin:
+    """``train()`` of a backbone with ``frozen_stages`` and ``norm_eval`` as
+    in mmseg's ResNet: the modules that :meth:`frozen_modules` lists stay in
+    eval mode without gradients, and with ``norm_eval`` every BN layer stays
+    in eval mode.
+
+    Put it before ``BaseModule`` in the bases; the class sets
+    ``self.norm_eval`` and defines :meth:`frozen_modules`.
+    """
+
+    norm_eval: bool
+
+    def frozen_modules(self) -> List[nn.Module]:
+        """The modules of the frozen stages, stem included."""
+        raise NotImplementedError
+
+    def _freeze_stages(self) -> None:
+        for module in self.frozen_modules():
+            module.eval()
+            for param in module.parameters():
+                param.requires_grad = False
+
+    def train(self, mode: bool = True) -> nn.Module:
+        """Train mode, keeping frozen stages and (with ``norm_eval``) norm
+        layers in eval mode."""
+        super().train(mode)
+        self._freeze_stages()
+        if mode and self.norm_eval:
+            for module in self.modules():
+                if isinstance(module, _BatchNorm):
+                    module.eval()
+        return self
+
+
+def load_pretrained(module: BaseModule,
+                    convert: Optional[Callable[[Dict], Dict]] = None) -> bool:
+    """Load the checkpoint of ``module.init_cfg`` when it is
+    ``dict(type='Pretrained', checkpoint=..., prefix=None, map_location=...)``
+    and log it with :func:`log_checkpoint_keys`.
+
+    The checkpoint's ``state_dict`` (or the whole file) without a
+    DataParallel ``module.``, with only the keys under ``prefix`` (e.g.
+    ``'backbone.'``, which is removed), goes through ``convert`` if given (a
+    public layout to the module's keys; a state dict already in that layout
+    must pass unchanged) and loads non-strictly.
+
+    Returns:
+        bool: Whether a checkpoint was loaded; if not, apply the ``init_cfg``
+        as usual (``super().init_weights()``).
+    """
+    cfg = module.init_cfg
+    if not (isinstance(cfg, dict) and cfg.get('type') == 'Pretrained'):
+        return False
+    checkpoint = CheckpointLoader.load_checkpoint(
+        cfg['checkpoint'],
+        map_location=cfg.get('map_location', 'cpu'),
+        logger='current')
+    # As mmengine's Pretrained init: without a DataParallel 'module.'.
+    state_dict = {
+        re.sub(r'^module\.', '', key): value
+        for key, value in checkpoint.get('state_dict', checkpoint).items()
+    }
+    prefix = cfg.get('prefix')
+    if prefix:  # e.g. 'backbone.' to take it from a whole model
+        prefix = prefix if prefix.endswith('.') else prefix + '.'
+        state_dict = {
+            key[len(prefix):]: value
+            for key, value in state_dict.items() if key.startswith(prefix)
+        }
+    if convert is not None:
+        state_dict = convert(state_dict)
+    result = module.load_state_dict(state_dict, strict=False)
+    log_checkpoint_keys(
+        type(module).__name__, cfg['checkpoint'], result.missing_keys,
+        result.unexpected_keys)
+    module.is_init = True
+    return True
+
+
+def log_checkpoint_keys(owner_name: str, filename: Optional[str],
+                        missing: List[str], unexpected: List[str]) -> None:
+    """Log the load of checkpoint ``filename`` into ``owner_name``.
+
+    PAD aggregation weights that the checkpoint lacks (a plain network's
+    checkpoint in a PAD backbone) are expected: one info line names their
+    PAD layers. Any other missing key (``num_batches_tracked`` aside, as in
+    mmengine) or unexpected key is a warning. ``filename=None`` is for a
+    hook inside mmengine's loader, which reports the load and warns about
+    the keys itself: pass only the aggregation keys, for the info line.
+    """
+    aggregation = [key for key in missing if '.aggregation.' in key]
+    other = [
+        key for key in missing
+        if '.aggregation.' not in key and 'num_batches_tracked' not in key
+    ]
+    if filename is not None:
+        print_log(f'{owner_name}: loaded {filename}', logger='current')
+    if aggregation:
+        layers = list(
+            dict.fromkeys(key.split('.aggregation.')[0]
+                          for key in aggregation))
+        print_log(
+            f'{owner_name}: the checkpoint has no PAD aggregation weights '
+            f'for {len(layers)} PAD layers ({", ".join(layers)}); they keep '
+            'their start-up values, with which each PAD layer prefers its own '
+            'dilation',
+            logger='current')
+    if other or unexpected:
+        print_log(
+            f'{owner_name}: {filename} does not match the model: missing '
+            f'{other}, unexpected {unexpected}',
+            logger='current',
+            level=logging.WARNING)

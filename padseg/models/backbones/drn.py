@@ -11,15 +11,15 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 from mmcv.cnn import build_conv_layer, build_norm_layer
 from mmengine.logging import print_log
 from mmengine.model import BaseModule
-from mmengine.utils.dl_utils.parrots_wrapper import _BatchNorm
 from mmseg.models.backbones.resnet import BasicBlock as ResNetBasicBlock
 from mmseg.models.backbones.resnet import Bottleneck
 from mmseg.models.utils import ResLayer
 from torch import Tensor, nn
 
-from padseg.models.utils import (check_stage_flags, pad_conv_like,
-                                 register_model)
 from padseg.ops import link_pad_chain, pad_layers
+from ..utils import (FrozenStagesMixin, check_pad_cfg, check_stage_flags,
+                     log_checkpoint_keys, pad_candidates, register_model,
+                     replace_with_pad)
 
 __all__ = ['DRN', 'PADDRN']
 
@@ -95,7 +95,7 @@ ARCH_SETTINGS: Dict[Tuple[str, int], Tuple[type, Tuple[int, ...]]] = {
 
 
 @register_model
-class DRN(BaseModule):
+class DRN(FrozenStagesMixin, BaseModule):
     """Dilated Residual Network, arch C or D, as an mmseg/mmpretrain backbone.
 
     Eight stages ``layer1`` ... ``layer8`` follow a stride-1 7x7 stem (arch C:
@@ -279,28 +279,13 @@ class DRN(BaseModule):
                 outs.append(x)
         return tuple(outs)
 
-    def _freeze_stages(self) -> None:
+    def frozen_modules(self) -> List[nn.Module]:
         if self.frozen_stages < 0:
-            return
-        frozen = list(self.stem) + [
+            return []
+        return list(self.stem) + [
             getattr(self, name)
             for name in self.stage_names[:self.frozen_stages]
         ]
-        for module in frozen:
-            module.eval()
-            for param in module.parameters():
-                param.requires_grad = False
-
-    def train(self, mode: bool = True) -> 'DRN':
-        """Train mode, keeping frozen stages and (with ``norm_eval``) norm
-        layers in eval mode."""
-        super().train(mode)
-        self._freeze_stages()
-        if mode and self.norm_eval:
-            for m in self.modules():
-                if isinstance(m, _BatchNorm):
-                    m.eval()
-        return self
 
     def _load_from_state_dict(self, state_dict, prefix, *args,
                               **kwargs) -> None:
@@ -361,9 +346,6 @@ class PADDRN(DRN):
         torch.Size([1, 512, 8, 8])
     """
 
-    PAD_CFG_KEYS = ('dilations', 'aggregation', 'tau', 'hard', 'inference',
-                    'act_cfg')
-
     def __init__(self,
                  stage_with_pad: Sequence[bool] = (False, ) * 6 +
                  (True, True),
@@ -373,11 +355,7 @@ class PADDRN(DRN):
         super().__init__(**kwargs)
         self.stage_with_pad = check_stage_flags(stage_with_pad,
                                                 len(self.stage_names))
-        if not isinstance(pad_cfg, dict) or not set(pad_cfg) <= set(
-                self.PAD_CFG_KEYS):
-            raise ValueError(f'pad_cfg must be a dict with keys among '
-                             f'{self.PAD_CFG_KEYS}, got {pad_cfg!r}')
-        self.pad_cfg = dict(pad_cfg)
+        self.pad_cfg = check_pad_cfg(pad_cfg)
         for name, with_pad in zip(self.stage_names, self.stage_with_pad):
             if with_pad:
                 self._make_pad(name)
@@ -385,31 +363,24 @@ class PADDRN(DRN):
 
     def _make_pad(self, stage_name: str) -> None:
         stage = getattr(self, stage_name)
-        convs = [(name, m) for name, m in stage.named_modules()
-                 if type(m) is nn.Conv2d and m.stride == (1, 1)
-                 and min(m.kernel_size) >= 3]
+        convs = pad_candidates(stage)
         if not convs:
             raise ValueError(
                 f'stage_with_pad selects {stage_name}, which has no stride-1 '
                 '3x3 nn.Conv2d to turn into PAD')
-        for name, conv in convs:
-            pad = pad_conv_like(conv, self.pad_cfg)
-            pad.weight.data.copy_(conv.weight.data)  # start as the plain conv
-            parent, _, child = name.rpartition('.')
-            setattr(stage.get_submodule(parent), child, pad)
+        for name in convs:
+            replace_with_pad(stage, name, self.pad_cfg)
 
     def _load_from_state_dict(self, state_dict, prefix, *args,
                               **kwargs) -> None:
+        # Checkpoints load through mmengine's loader (``Pretrained``
+        # init_cfg), which reports the load and warns about every missing
+        # key; add why the aggregation weights are missing.
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
         missing = [
-            name for name, layer in pad_layers(self) if any(
-                f'{prefix}{name}.aggregation.{key}' not in state_dict
-                for key, _ in layer.aggregation.named_parameters())
+            f'{name}.aggregation.{param}'
+            for name, layer in pad_layers(self)
+            for param, _ in layer.aggregation.named_parameters()
+            if f'{prefix}{name}.aggregation.{param}' not in state_dict
         ]
-        if missing:
-            print_log(
-                f'{type(self).__name__}: the checkpoint has no PAD '
-                f'aggregation weights for {len(missing)} PAD layers '
-                f'({", ".join(missing)}); they keep their start-up values '
-                '(each layer prefers its own dilation).',
-                logger='current', level=logging.INFO)
+        log_checkpoint_keys(type(self).__name__, None, missing, [])

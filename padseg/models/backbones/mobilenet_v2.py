@@ -13,8 +13,9 @@ from mmengine.logging import print_log
 from mmengine.runner import CheckpointLoader, load_state_dict
 from mmseg.models.backbones import MobileNetV2
 
-from padseg.ops import link_pad_chain, pad_layers
-from ..utils import check_stage_flags, pad_conv_like, register_model
+from padseg.ops import link_pad_chain
+from ..utils import (check_pad_cfg, check_stage_flags, check_with_cp,
+                     register_model, replace_with_pad)
 
 __all__ = [
     'PADMobileNetV2', 'is_torchvision_mobilenet_v2',
@@ -123,7 +124,8 @@ class PADMobileNetV2(MobileNetV2):
             without a stride-1 depthwise conv (e.g. the single-block 320
             stage with ``strides[6] = 2``); if ``with_cp=True`` with an
             aggregation that carries the previous prior (a re-computed block
-            would not see it); if ``pad_cfg`` is not a dict.
+            would not see it); if ``pad_cfg`` is not a dict of PAD layer
+            settings.
 
     Example:
         >>> import torch
@@ -150,19 +152,11 @@ class PADMobileNetV2(MobileNetV2):
         super().__init__(**kwargs)
         self.stage_with_pad = check_stage_flags(stage_with_pad,
                                                 len(self.arch_settings))
-        if not isinstance(pad_cfg, dict):
-            raise ValueError(f'pad_cfg must be a dict, got {pad_cfg!r}')
-        self.pad_cfg = dict(pad_cfg)
+        self.pad_cfg = check_pad_cfg(pad_cfg)
         for stage, with_pad in enumerate(self.stage_with_pad):
             if with_pad:
                 self._add_pad(stage)
-        if self.with_cp and any(layer.aggregation.uses_previous_prior
-                                for _, layer in pad_layers(self)):
-            raise ValueError(
-                'with_cp=True cannot be combined with an aggregation that '
-                'uses the previous prior (pad_cfg aggregation='
-                f'{self.pad_cfg.get("aggregation")!r}): a re-computed block '
-                "would not see it; use aggregation='markov' or with_cp=False")
+        check_with_cp(self, self.with_cp)
         link_pad_chain(self)
 
     def _add_pad(self, stage: int) -> None:
@@ -179,9 +173,7 @@ class PADMobileNetV2(MobileNetV2):
                 f'{self.arch_settings[stage][2]} block(s)) has no stride-1 '
                 'depthwise conv for PAD to replace')
         for module in depthwise:
-            pad = pad_conv_like(module.conv, self.pad_cfg)
-            pad.weight.data.copy_(module.conv.weight.data)  # as vanilla
-            module.conv = pad
+            replace_with_pad(module, 'conv', self.pad_cfg)
 
     def init_weights(self) -> None:
         """mmseg's initialisation; a torchvision checkpoint named by

@@ -10,8 +10,9 @@ from mmseg.models.backbones import ResNet, ResNetV1c
 from mmseg.models.backbones.resnet import BasicBlock
 from torch import nn
 
-from padseg.ops import link_pad_chain, pad_layers
-from ..utils import check_stage_flags, pad_conv_like, register_model
+from padseg.ops import link_pad_chain
+from ..utils import (check_pad_cfg, check_stage_flags, check_with_cp,
+                     register_model, replace_with_pad)
 
 __all__ = ['PADResNet', 'PADResNetV1c']
 
@@ -58,7 +59,8 @@ class PADResNet(ResNet):
             a stage without a stride-1 3x3 conv, or selects a stage that also
             has ``dcn`` (both would take ``conv2``); if ``with_cp=True`` with
             an aggregation that carries the previous prior (a re-computed
-            block would not see it); if ``pad_cfg`` is not a dict.
+            block would not see it); if ``pad_cfg`` is not a dict of PAD
+            layer settings.
 
     Example:
         >>> import torch
@@ -86,19 +88,11 @@ class PADResNet(ResNet):
         super().__init__(depth=depth, **kwargs)
         self.stage_with_pad = check_stage_flags(stage_with_pad,
                                                 self.num_stages)
-        if not isinstance(pad_cfg, dict):
-            raise ValueError(f'pad_cfg must be a dict, got {pad_cfg!r}')
-        self.pad_cfg = dict(pad_cfg)
+        self.pad_cfg = check_pad_cfg(pad_cfg)
         for stage, with_pad in enumerate(self.stage_with_pad):
             if with_pad:
                 self._add_pad(stage)
-        if self.with_cp and any(layer.aggregation.uses_previous_prior
-                                for _, layer in pad_layers(self)):
-            raise ValueError(
-                'with_cp=True cannot be combined with an aggregation that '
-                'uses the previous prior (pad_cfg aggregation='
-                f'{self.pad_cfg.get("aggregation")!r}): a re-computed block '
-                "would not see it; use aggregation='markov' or with_cp=False")
+        check_with_cp(self, self.with_cp)
         # The new layers of frozen stages must be frozen too.
         self._freeze_stages()
         link_pad_chain(self)
@@ -124,10 +118,7 @@ class PADResNet(ResNet):
                 f'{self.res_layers[stage]} has no stride-1 3x3 conv for PAD '
                 'to replace')
         for block, name in candidates:
-            conv = getattr(block, name)
-            pad = pad_conv_like(conv, self.pad_cfg)
-            pad.weight.data.copy_(conv.weight.data)  # same start as vanilla
-            setattr(block, name, pad)
+            replace_with_pad(block, name, self.pad_cfg)
 
 
 @register_model

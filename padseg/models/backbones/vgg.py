@@ -6,21 +6,17 @@ Layers keep the names of the FCN/Caffe nets (``conv1_1`` ... ``conv5_3``,
 the paper calls conv5-1. torchvision's ImageNet checkpoints load through
 :func:`convert_torchvision_vgg`.
 """
-import logging
 import re
 from collections import OrderedDict
 from typing import Dict, List, Sequence, Tuple
 
-import torch
 from mmcv.cnn import ConvModule
-from mmengine.logging import print_log
 from mmengine.model import BaseModule
-from mmengine.runner.checkpoint import CheckpointLoader
 from torch import Tensor, nn
-from torch.nn.modules.batchnorm import _BatchNorm
 
 from padseg.ops import link_pad_chain
-from ..utils import check_stage_flags, pad_conv_like, register_model
+from ..utils import (FrozenStagesMixin, check_pad_cfg, check_stage_flags,
+                     load_pretrained, register_model, replace_with_pad)
 
 __all__ = ['FCNVGG', 'PADVGG', 'convert_torchvision_vgg']
 
@@ -93,8 +89,17 @@ def convert_torchvision_vgg(
     return converted
 
 
+def _convert_if_torchvision(
+        state_dict: Dict[str, Tensor]) -> Dict[str, Tensor]:
+    """:func:`convert_torchvision_vgg` for torchvision's layout; padseg's
+    passes unchanged."""
+    if any(re.fullmatch(r'features\.\d+\.weight', key) for key in state_dict):
+        return convert_torchvision_vgg(state_dict)
+    return state_dict
+
+
 @register_model
-class FCNVGG(BaseModule):
+class FCNVGG(FrozenStagesMixin, BaseModule):
     """VGG in the fully convolutional form of FCN-32s/16s/8s.
 
     conv1..conv5 blocks of 3x3 convs (padding 1, ReLU), each ending in a 2x2
@@ -233,66 +238,18 @@ class FCNVGG(BaseModule):
                 outs.append(x)
         return tuple(outs)
 
-    def _freeze_stages(self) -> None:
-        for names in self.stage_names[:max(self.frozen_stages, 0)]:
-            for name in names:
-                layer = getattr(self, name)
-                layer.eval()
-                for param in layer.parameters():
-                    param.requires_grad = False
-
-    def train(self, mode: bool = True) -> 'FCNVGG':
-        """Train mode, keeping frozen stages and (with ``norm_eval``) norm
-        layers in eval mode."""
-        super().train(mode)
-        self._freeze_stages()
-        if mode and self.norm_eval:
-            for module in self.modules():
-                if isinstance(module, _BatchNorm):
-                    module.eval()
-        return self
+    def frozen_modules(self) -> List[nn.Module]:
+        return [
+            getattr(self, name)
+            for names in self.stage_names[:max(self.frozen_stages, 0)]
+            for name in names
+        ]
 
     def init_weights(self) -> None:
         """Load a ``Pretrained`` checkpoint in torchvision's or padseg's
         layout, or apply any other ``init_cfg``."""
-        cfg = self.init_cfg
-        if not (isinstance(cfg, dict) and cfg.get('type') == 'Pretrained'):
+        if not load_pretrained(self, convert=_convert_if_torchvision):
             super().init_weights()
-            return
-        checkpoint = CheckpointLoader.load_checkpoint(
-            cfg['checkpoint'], map_location='cpu', logger='current')
-        state_dict = checkpoint.get('state_dict', checkpoint)
-        prefix = cfg.get('prefix')
-        if prefix:  # e.g. 'backbone.' to take it from a whole segmentor
-            prefix = prefix if prefix.endswith('.') else prefix + '.'
-            state_dict = {key[len(prefix):]: value
-                          for key, value in state_dict.items()
-                          if key.startswith(prefix)}
-        if any(re.fullmatch(r'features\.\d+\.weight', key)
-               for key in state_dict):
-            state_dict = convert_torchvision_vgg(state_dict)
-        result = self.load_state_dict(state_dict, strict=False)
-        self._log_loading(cfg['checkpoint'], result.missing_keys,
-                          result.unexpected_keys)
-        self._is_init = True
-
-    def _log_loading(self, filename: str, missing: List[str],
-                     unexpected: List[str]) -> None:
-        name = type(self).__name__
-        aggregation = [key for key in missing if '.aggregation.' in key]
-        other = [key for key in missing if '.aggregation.' not in key]
-        print_log(f'{name}: loaded {filename}', logger='current')
-        if aggregation:
-            print_log(
-                f'{name}: the checkpoint has no PAD aggregation weights; '
-                f'these {len(aggregation)} keep their start-up values, with '
-                'which each PAD layer prefers its own dilation: '
-                f'{", ".join(aggregation)}', logger='current')
-        if other or unexpected:
-            print_log(
-                f'{name}: {filename} does not match the model: missing '
-                f'{other}, unexpected {unexpected}', logger='current',
-                level=logging.WARNING)
 
 
 @register_model
@@ -332,9 +289,6 @@ class PADVGG(FCNVGG):
         torch.Size([1, 64, 3, 3])
     """
 
-    PAD_CFG_KEYS = ('dilations', 'aggregation', 'tau', 'hard', 'inference',
-                    'act_cfg')
-
     def __init__(self,
                  stage_with_pad: Sequence[bool] = (False, False, False, False,
                                                    True),
@@ -342,21 +296,13 @@ class PADVGG(FCNVGG):
                                       aggregation='markov'),
                  **kwargs) -> None:
         stage_with_pad = check_stage_flags(stage_with_pad, 5)
-        if not isinstance(pad_cfg, dict) or not set(pad_cfg) <= set(
-                self.PAD_CFG_KEYS):
-            raise ValueError(f'pad_cfg must be a dict with keys among '
-                             f'{self.PAD_CFG_KEYS}, got {pad_cfg!r}')
+        pad_cfg = check_pad_cfg(pad_cfg)
         super().__init__(**kwargs)
         self.stage_with_pad = stage_with_pad
-        self.pad_cfg = dict(pad_cfg)
+        self.pad_cfg = pad_cfg
         for names, with_pad in zip(conv_names(self.depth), stage_with_pad):
             for name in names if with_pad else ():
-                layer = getattr(self, name)
-                pad = pad_conv_like(layer.conv, self.pad_cfg)
-                with torch.no_grad():  # start as the plain conv
-                    pad.weight.copy_(layer.conv.weight)
-                    pad.bias.copy_(layer.conv.bias)
-                layer.conv = pad
+                replace_with_pad(getattr(self, name), 'conv', self.pad_cfg)
         link_pad_chain(self)
         # Frozen stages may now hold new PAD parameters.
         self._freeze_stages()

@@ -5,20 +5,17 @@ Module names follow timm's ``xception65`` (``stem.N.conv``/``stem.N.bn``,
 conv_pw,bn_pw}``), so timm's ImageNet checkpoints load as they are; only the
 classifier (``head.*``) is dropped.
 """
-import logging
 from collections import OrderedDict
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
-import torch
 from mmcv.cnn import ConvModule, build_conv_layer, build_norm_layer
-from mmengine.logging import print_log
 from mmengine.model import BaseModule
-from mmengine.runner import CheckpointLoader
 from torch import Tensor, nn
-from torch.nn.modules.batchnorm import _BatchNorm
 
 from padseg.ops import link_pad_chain
-from ..utils import check_stage_flags, pad_conv_like, register_model
+from ..utils import (FrozenStagesMixin, check_pad_cfg, check_stage_flags,
+                     load_pretrained, pad_candidates, register_model,
+                     replace_with_pad)
 
 __all__ = ['SeparableConv', 'XceptionBlock', 'Xception65', 'PADXception',
            'convert_timm_xception']
@@ -142,7 +139,7 @@ def convert_timm_xception(
 
 
 @register_model
-class Xception65(BaseModule):
+class Xception65(FrozenStagesMixin, BaseModule):
     """Aligned Xception-65, the DeepLabV3+ backbone (Chen et al. 2018).
 
     Entry flow: 3x3 stride-2 conv (32) and 3x3 conv (64), then three blocks to
@@ -297,61 +294,16 @@ class Xception65(BaseModule):
                 outs.append(x)
         return tuple(outs)
 
-    def _freeze_stages(self) -> None:
+    def frozen_modules(self) -> List[nn.Module]:
         if self.frozen_stages < 0:
-            return
-        frozen = [self.stem, *list(self.stages())[:self.frozen_stages]]
-        for module in frozen:
-            module.eval()
-            for param in module.parameters():
-                param.requires_grad = False
-
-    def train(self, mode: bool = True) -> 'Xception65':
-        super().train(mode)
-        self._freeze_stages()
-        if mode and self.norm_eval:
-            for module in self.modules():
-                if isinstance(module, _BatchNorm):
-                    module.eval()
-        return self
+            return []
+        return [self.stem, *list(self.stages())[:self.frozen_stages]]
 
     def init_weights(self) -> None:
         """Load a ``Pretrained`` checkpoint in timm's or padseg's layout, or
         apply the default/other ``init_cfg``."""
-        cfg = self.init_cfg
-        if not (isinstance(cfg, dict) and cfg.get('type') == 'Pretrained'):
+        if not load_pretrained(self, convert=convert_timm_xception):
             super().init_weights()
-            return
-        checkpoint = CheckpointLoader.load_checkpoint(
-            cfg['checkpoint'], map_location='cpu', logger='current')
-        state_dict = convert_timm_xception(checkpoint)
-        prefix = cfg.get('prefix')
-        if prefix:  # e.g. 'backbone.' to take it from a whole model
-            state_dict = {k[len(prefix):]: v for k, v in state_dict.items()
-                          if k.startswith(prefix)}
-        result = self.load_state_dict(state_dict, strict=False)
-        self._log_loading(cfg['checkpoint'], result.missing_keys,
-                          result.unexpected_keys)
-        self._is_init = True
-
-    def _log_loading(self, filename: str, missing: List[str],
-                     unexpected: List[str]) -> None:
-        name = type(self).__name__
-        aggregation = [k for k in missing if '.aggregation.' in k]
-        other = [k for k in missing if '.aggregation.' not in k]
-        print_log(f'{name}: loaded {filename}', logger='current')
-        if aggregation:
-            layers = sorted({k.split('.aggregation.')[0] for k in aggregation})
-            print_log(
-                f'{name}: the checkpoint has no PAD aggregation weights '
-                f'({len(aggregation)} tensors of {len(layers)} PAD layers); '
-                'they keep their start-up values, with which each PAD layer '
-                'prefers its own dilation', logger='current')
-        if other or unexpected:
-            print_log(
-                f'{name}: {filename} does not match the model: missing '
-                f'{other}, unexpected {unexpected}', logger='current',
-                level=logging.WARNING)
 
 
 @register_model
@@ -386,9 +338,6 @@ class PADXception(Xception65):
         [(1, 128, 16, 16), (1, 2048, 4, 4)]
     """
 
-    pad_cfg_keys = ('dilations', 'aggregation', 'tau', 'hard', 'inference',
-                    'act_cfg')
-
     def __init__(self,
                  stage_with_pad: Sequence[bool] = (False, True, True),
                  pad_cfg: dict = dict(dilations=(1, 2, 4),
@@ -396,32 +345,14 @@ class PADXception(Xception65):
                  **kwargs) -> None:
         stage_with_pad = check_stage_flags(stage_with_pad,
                                            len(self.flow_ends))
-        if not isinstance(pad_cfg, dict) or not set(pad_cfg) <= set(
-                self.pad_cfg_keys):
-            raise ValueError(f'pad_cfg must be a dict with keys among '
-                             f'{self.pad_cfg_keys}, got {pad_cfg!r}')
+        pad_cfg = check_pad_cfg(pad_cfg)
         super().__init__(**kwargs)
         self.stage_with_pad = stage_with_pad
-        self.pad_cfg = dict(pad_cfg)
+        self.pad_cfg = pad_cfg
         for flow, with_pad in zip(self.flows(), stage_with_pad):
-            if with_pad:
-                for module in flow:
-                    self._place_pad(module)
+            for module in flow if with_pad else ():
+                for name in pad_candidates(module):
+                    replace_with_pad(module, name, self.pad_cfg)
         link_pad_chain(self)
         # Frozen stages may now hold new PAD parameters.
         self._freeze_stages()
-
-    def _place_pad(self, module: nn.Module) -> None:
-        targets = [
-            name for name, conv in module.named_modules()
-            if type(conv) is nn.Conv2d and conv.stride == (1, 1)
-            and max(conv.kernel_size) > 1
-        ]
-        for name in targets:
-            parent_name, _, attr = name.rpartition('.')
-            parent = module.get_submodule(parent_name)
-            conv = getattr(parent, attr)
-            pad = pad_conv_like(conv, self.pad_cfg)
-            with torch.no_grad():
-                pad.weight.copy_(conv.weight)
-            setattr(parent, attr, pad)

@@ -1,14 +1,14 @@
-import logging
-
 import pytest
 import torch
-from mmengine.logging import MMLogger
 from mmengine.runner import load_checkpoint
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from padseg.models.backbones.drn import DRN, PADDRN
 from padseg.ops import pad_layers
+from .utils import (aggregation_keys, assert_loaded, assert_output_shapes,
+                    assert_pad_off_is_vanilla, assert_starts_as_vanilla,
+                    assert_training_step_reaches_every_parameter)
 
 # Architectures of github fyu/drn (drn.py: drn_c_26 ... drn_d_107):
 # (arch, depth) -> (Bottleneck in layer3-6, blocks or convs per stage).
@@ -133,29 +133,6 @@ def model_shapes(model):
     }
 
 
-def aggregation_keys(names, params=('u_h', 'u_h_bias')):
-    return sorted(f'{n}.aggregation.{p}' for n in names for p in params)
-
-
-class LogRecords(logging.Handler):
-
-    def __init__(self):
-        super().__init__(logging.DEBUG)
-        self.records = []
-
-    def emit(self, record):
-        self.records.append(record)
-
-
-@pytest.fixture
-def log_records():
-    logger = MMLogger.get_current_instance()
-    handler = LogRecords()
-    logger.addHandler(handler)
-    yield handler.records
-    logger.removeHandler(handler)
-
-
 @pytest.fixture(scope='module')
 def d54():
     torch.manual_seed(0)
@@ -196,13 +173,8 @@ def test_layout_matches_reference(arch, depth):
 @pytest.mark.parametrize('output_stride', [8, 16, 32])
 @pytest.mark.parametrize('cls', [DRN, PADDRN])
 def test_channels_strides_c26(cls, output_stride):
-    model = cls(output_stride=output_stride, out_indices=ALL_STAGES).eval()
-    with torch.no_grad():
-        outs = model(torch.rand(1, 3, 32, 32))
-    assert [tuple(o.shape) for o in outs] == [
-        (1, c, 32 // s, 32 // s)
-        for c, s in zip(WIDTHS, STRIDES[output_stride])
-    ]
+    model = cls(output_stride=output_stride, out_indices=ALL_STAGES)
+    assert_output_shapes(model, 32, WIDTHS, STRIDES[output_stride])
 
 
 @pytest.mark.parametrize('output_stride', [8, 16, 32])
@@ -212,12 +184,8 @@ def test_channels_strides_d54(output_stride, d54):
     else:
         model = PADDRN(arch='D', depth=54, output_stride=output_stride,
                        out_indices=ALL_STAGES)
-    with torch.no_grad():
-        outs = model.eval()(torch.rand(1, 3, 32, 32))
-    assert [tuple(o.shape) for o in outs] == [
-        (1, c, 32 // s, 32 // s)
-        for c, s in zip(CHANNELS[('D', 54)], STRIDES[output_stride])
-    ]
+    assert_output_shapes(model, 32, CHANNELS[('D', 54)],
+                         STRIDES[output_stride])
 
 
 @pytest.mark.parametrize('output_stride, geometry', [
@@ -304,36 +272,19 @@ def test_norm_eval(cls):
 def test_pad_off_is_vanilla_c26():
     vanilla = DRN(out_indices=ALL_STAGES)
     vanilla.init_weights()
-    off = PADDRN(stage_with_pad=(False, ) * 8, out_indices=ALL_STAGES)
-    assert not list(pad_layers(off))
-    assert list(off.state_dict()) == list(vanilla.state_dict())
-    off.load_state_dict(vanilla.state_dict())
-    pad = PADDRN(out_indices=ALL_STAGES)
-    result = pad.load_state_dict(vanilla.state_dict(), strict=False)
-    assert sorted(result.missing_keys) == aggregation_keys(
-        DEFAULT_PAD[('C', 26)])
     x = torch.rand(2, 3, 32, 32)
-    with torch.no_grad():
-        expected = vanilla.eval()(x)
-        outs = off.eval()(x)
-        # At start-up each PAD layer prefers its own dilation (argmax in
-        # eval), so the default PAD net with vanilla weights is the vanilla.
-        pad_outs = pad.eval()(x)
-    for out, pad_out, ref in zip(outs, pad_outs, expected):
-        assert torch.equal(out, ref)
-        torch.testing.assert_close(pad_out, ref)
+    off = PADDRN(stage_with_pad=(False, ) * 8, out_indices=ALL_STAGES)
+    assert_pad_off_is_vanilla(vanilla, off, x)
+    # At start-up each PAD layer prefers its own dilation (argmax in eval),
+    # so the default PAD net with vanilla weights is the vanilla.
+    assert_starts_as_vanilla(vanilla, PADDRN(out_indices=ALL_STAGES), x,
+                             aggregation_keys(DEFAULT_PAD[('C', 26)]))
 
 
 def test_pad_off_is_vanilla_d54(d54):
     off = PADDRN(arch='D', depth=54, stage_with_pad=(False, ) * 8,
                  out_indices=ALL_STAGES)
-    assert not list(pad_layers(off))
-    assert list(off.state_dict()) == list(d54.state_dict())
-    off.load_state_dict(d54.state_dict())
-    x = torch.rand(1, 3, 32, 32)
-    with torch.no_grad():
-        for out, ref in zip(off.eval()(x), d54.eval()(x)):
-            assert torch.equal(out, ref)
+    assert_pad_off_is_vanilla(d54, off, torch.rand(1, 3, 32, 32))
 
 
 @pytest.mark.parametrize('arch, depth, kwargs, names, dilations', [
@@ -383,10 +334,8 @@ def test_training_step_c26(aggregation):
             aggregation)
         assert layer.tau == 0.5
     model.init_weights()
-    model.train()
-    outs = model(torch.rand(2, 3, 32, 32))
-    sum(out.mean() for out in outs).backward()
-    assert not [n for n, p in model.named_parameters() if p.grad is None]
+    assert_training_step_reaches_every_parameter(model,
+                                                 torch.rand(2, 3, 32, 32))
     if aggregation is not None:
         assert layer.aggregation.u_h.grad.abs().sum() > 0
 
@@ -400,11 +349,8 @@ def test_training_step_d54(aggregation, pad_d54):
             dilations=(1, 2, 4), aggregation=aggregation))
     assert type(model.layer8[0].aggregation).__name__.lower().startswith(
         aggregation)
-    model.train()
-    model.zero_grad()
-    outs = model(torch.rand(2, 3, 32, 32))
-    sum(out.mean() for out in outs).backward()
-    assert not [n for n, p in model.named_parameters() if p.grad is None]
+    assert_training_step_reaches_every_parameter(model,
+                                                 torch.rand(2, 3, 32, 32))
     assert model.layer8[0].aggregation.u_h.grad.abs().sum() > 0
 
 
@@ -418,10 +364,7 @@ def test_pretrained_c26(tmp_path, log_records):
     ]
     for model in models:
         model.init_weights()
-        loaded = model.state_dict()
-        for key, value in state.items():
-            if not key.startswith('fc.'):
-                assert torch.equal(loaded[key], value), key
+        assert_loaded(model, state, skip=('fc.', ))
     messages = [r.getMessage() for r in log_records]
     assert sum('ignored 2 checkpoint entries' in m and 'fc.weight' in m
                for m in messages) == 2
@@ -438,8 +381,7 @@ def test_pretrained_c26(tmp_path, log_records):
     assert result.missing_keys == [] and result.unexpected_keys == []
     result = pad.load_state_dict(state, strict=False)
     assert result.unexpected_keys == []
-    assert sorted(result.missing_keys) == aggregation_keys(
-        DEFAULT_PAD[('C', 26)])
+    assert result.missing_keys == aggregation_keys(DEFAULT_PAD[('C', 26)])
 
 
 def test_pretrained_d54(tmp_path, d54, pad_d54, log_records):
@@ -450,8 +392,7 @@ def test_pretrained_d54(tmp_path, d54, pad_d54, log_records):
     assert result.missing_keys == [] and result.unexpected_keys == []
     result = pad_d54.load_state_dict(state, strict=False)
     assert result.unexpected_keys == []
-    assert sorted(result.missing_keys) == aggregation_keys(
-        DEFAULT_PAD[('D', 54)])
+    assert result.missing_keys == aggregation_keys(DEFAULT_PAD[('D', 54)])
 
     log_records.clear()
     load_checkpoint(pad_d54, str(path), logger='current')  # as Pretrained

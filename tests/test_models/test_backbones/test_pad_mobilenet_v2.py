@@ -1,4 +1,3 @@
-import logging
 import runpy
 import sys
 from pathlib import Path
@@ -6,7 +5,6 @@ from pathlib import Path
 import pytest
 import torch
 import torchvision
-from mmengine.logging import MMLogger
 from mmpretrain.models.backbones import MobileNetV2 as MMPretrainMobileNetV2
 from mmpretrain.registry import MODELS as CLS_MODELS
 from mmseg.models.backbones import MobileNetV2
@@ -18,6 +16,10 @@ from padseg.models.backbones.mobilenet_v2 import (
     PADMobileNetV2, convert_torchvision_mobilenet_v2,
     is_torchvision_mobilenet_v2)
 from padseg.ops import pad_layers
+from .utils import (aggregation_keys, assert_loaded, assert_output_shapes,
+                    assert_pad_off_is_vanilla, assert_starts_as_vanilla,
+                    assert_training_step_reaches_every_parameter, logged_keys,
+                    pad_names)
 
 CONVERTER = (Path(__file__).parents[3] / 'tools' / 'model_converters' /
              'mobilenetv2_torchvision2padseg.py')
@@ -35,36 +37,6 @@ CLASSIFICATION_PAD = ['layer3.1.conv.1.conv', 'layer3.2.conv.1.conv']
 CONV2_KEYS = ['conv2.conv.weight', 'conv2.bn.weight', 'conv2.bn.bias',
               'conv2.bn.running_mean', 'conv2.bn.running_var',
               'conv2.bn.num_batches_tracked']
-
-
-def pad_names(model):
-    return [name for name, _ in pad_layers(model)]
-
-
-def aggregation_keys(names):
-    return [f'{name}.aggregation.{p}' for name in names
-            for p in ('u_h', 'u_h_bias')]
-
-
-def logged_keys(messages, kind):
-    """Keys of mmengine's 'missing keys' / 'unexpected key' log line."""
-    head = {'missing': 'missing keys in source state_dict: ',
-            'unexpected': 'unexpected key in source state_dict: '}[kind]
-    for line in '\n'.join(messages).splitlines():
-        if line.startswith(head):
-            return line[len(head):].split(', ')
-    return []
-
-
-@pytest.fixture
-def log_messages():
-    logger = MMLogger.get_current_instance()
-    messages = []
-    handler = logging.Handler(logging.DEBUG)
-    handler.emit = lambda record: messages.append(record.getMessage())
-    logger.addHandler(handler)
-    yield messages
-    logger.removeHandler(handler)
 
 
 def torchvision_state_dict():
@@ -116,12 +88,8 @@ def test_first_stage_without_expansion():
 @pytest.mark.parametrize('output_stride', [32, 16, 8])
 def test_output_channels_and_strides(output_stride):
     model = PADMobileNetV2(**OUTPUT_STRIDES[output_stride])
-    model.eval()
-    with torch.no_grad():
-        outs = model(torch.rand(1, 3, 64, 64))
-    expected = [(c, 64 // min(s, output_stride), 64 // min(s, output_stride))
-                for c, s in zip((24, 32, 96, 320), (4, 8, 16, 32))]
-    assert [tuple(o.shape[1:]) for o in outs] == expected
+    assert_output_shapes(model, 64, (24, 32, 96, 320),
+                         [min(s, output_stride) for s in (4, 8, 16, 32)])
 
 
 def test_widen_factor():
@@ -136,29 +104,14 @@ def test_widen_factor():
 def test_pad_off_equals_vanilla():
     vanilla = MobileNetV2(**OUTPUT_STRIDES[8])
     model = PADMobileNetV2(stage_with_pad=NO_PAD, **OUTPUT_STRIDES[8])
-    assert pad_names(model) == []
-    assert list(model.state_dict()) == list(vanilla.state_dict())
-    model.load_state_dict(vanilla.state_dict())
-    vanilla.eval()
-    model.eval()
-    x = torch.rand(1, 3, 32, 32)
-    with torch.no_grad():
-        for a, b in zip(vanilla(x), model(x)):
-            assert torch.equal(a, b)
+    assert_pad_off_is_vanilla(vanilla, model, torch.rand(1, 3, 32, 32))
 
 
 def test_fresh_pad_net_equals_vanilla_in_eval():
     vanilla = MobileNetV2(**OUTPUT_STRIDES[8])
     model = PADMobileNetV2(**OUTPUT_STRIDES[8])
-    result = model.load_state_dict(vanilla.state_dict(), strict=False)
-    assert result.missing_keys == aggregation_keys(SEGMENTATION_PAD)
-    assert result.unexpected_keys == []
-    vanilla.eval()
-    model.eval()
-    x = torch.rand(1, 3, 64, 64)
-    with torch.no_grad():
-        for a, b in zip(vanilla(x), model(x)):
-            torch.testing.assert_close(a, b)
+    assert_starts_as_vanilla(vanilla, model, torch.rand(1, 3, 64, 64),
+                             aggregation_keys(SEGMENTATION_PAD))
 
 
 def test_frozen_stages_and_norm_eval():
@@ -187,13 +140,12 @@ def test_training_step_reaches_every_parameter(aggregation):
     model = PADMobileNetV2(
         stage_with_pad=(False, False, True, False, False, True, True),
         pad_cfg=dict(dilations=(1, 2, 4), aggregation=aggregation))
-    model.train()
     # 64 px: layer7 is 2x2, where dilation 1 reaches pixels 2 and 4 do not.
-    outs = model(torch.rand(2, 3, 64, 64))
     # Randomly weighted: every stage ends in a BN without activation, and
     # the mean (or mean square) of a training-mode BN output is constant.
-    sum((o * torch.rand_like(o)).mean() for o in outs).backward()
-    assert [n for n, p in model.named_parameters() if p.grad is None] == []
+    assert_training_step_reaches_every_parameter(
+        model, torch.rand(2, 3, 64, 64),
+        loss=lambda out: (out * torch.rand_like(out)).mean())
     layers = [layer for _, layer in pad_layers(model)]
     assert len(layers) == 5
     if aggregation != 'markov':
@@ -233,7 +185,7 @@ def test_converter_rejects_other_layouts():
             {'features.19.0.weight': torch.zeros(1)})
 
 
-def test_loads_torchvision_checkpoint(tmp_path, log_messages):
+def test_loads_torchvision_checkpoint(tmp_path, log_records):
     tv = torchvision_state_dict()
     path = tmp_path / 'mobilenet_v2-torchvision.pth'
     torch.save(tv.state_dict(), path)
@@ -242,10 +194,11 @@ def test_loads_torchvision_checkpoint(tmp_path, log_messages):
         init_cfg=dict(type='Pretrained', checkpoint=str(path)))
     model.init_weights()
     assert model.is_init
-    assert any('torchvision MobileNetV2' in m for m in log_messages)
-    assert logged_keys(log_messages, 'missing') == aggregation_keys(
+    assert any('torchvision MobileNetV2' in r.getMessage()
+               for r in log_records)
+    assert logged_keys(log_records, 'missing') == aggregation_keys(
         SEGMENTATION_PAD[1:])
-    assert logged_keys(log_messages, 'unexpected') == CONV2_KEYS
+    assert logged_keys(log_records, 'unexpected') == CONV2_KEYS
     # Fresh PAD layers start as the plain conv: in eval the loaded PAD net
     # reproduces torchvision's features.
     tv.eval()
@@ -267,7 +220,7 @@ def test_converter_cli(tmp_path, monkeypatch):
     assert all(torch.equal(converted[k], expected[k]) for k in expected)
 
 
-def test_loads_mmpretrain_checkpoint(tmp_path, log_messages):
+def test_loads_mmpretrain_checkpoint(tmp_path, log_records):
     backbone = MMPretrainMobileNetV2().state_dict()
     state_dict = {f'backbone.{k}': v for k, v in backbone.items()}
     state_dict.update({'head.fc.weight': torch.rand(10, 1280),
@@ -279,13 +232,10 @@ def test_loads_mmpretrain_checkpoint(tmp_path, log_messages):
         init_cfg=dict(
             type='Pretrained', checkpoint=str(path), prefix='backbone.'))
     model.init_weights()
-    own = model.state_dict()
-    for key, value in backbone.items():
-        if not key.startswith('conv2.'):
-            assert torch.equal(own[key], value), key
-    assert logged_keys(log_messages, 'missing') == aggregation_keys(
+    assert_loaded(model, backbone, skip=('conv2.', ))
+    assert logged_keys(log_records, 'missing') == aggregation_keys(
         CLASSIFICATION_PAD)
-    assert logged_keys(log_messages, 'unexpected') == CONV2_KEYS
+    assert logged_keys(log_records, 'unexpected') == CONV2_KEYS
 
 
 @pytest.mark.parametrize('kwargs,match', [

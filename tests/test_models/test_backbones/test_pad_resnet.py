@@ -1,9 +1,6 @@
-import logging
-
 import pytest
 import torch
 import torchvision
-from mmengine.logging import MMLogger
 from mmpretrain.models.backbones import ResNet as MMPretrainResNet
 from mmpretrain.registry import MODELS as CLS_MODELS
 from mmseg.models.backbones import ResNet, ResNetV1c
@@ -14,6 +11,10 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 from padseg.models.backbones.resnet import PADResNet, PADResNetV1c
 from padseg.ops import PADConv2d, pad_layers
+from .utils import (aggregation_keys, assert_loaded, assert_output_shapes,
+                    assert_pad_off_is_vanilla, assert_starts_as_vanilla,
+                    assert_training_step_reaches_every_parameter, logged_keys,
+                    pad_names)
 
 # mmseg's settings per output stride (DeepLabV3+ uses 16, PSPNet-style 8).
 OUTPUT_STRIDES = {
@@ -27,36 +28,6 @@ NO_PAD = (False, ) * 4
 PAIRS = [(ResNet, PADResNet), (ResNetV1c, PADResNetV1c)]
 LAYER2_PAD = ['layer2.1.conv2', 'layer2.2.conv2', 'layer2.3.conv2']
 LAYER4_PAD = ['layer4.0.conv2', 'layer4.1.conv2', 'layer4.2.conv2']
-
-
-def pad_names(model):
-    return [name for name, _ in pad_layers(model)]
-
-
-def aggregation_keys(names, aggregation='markov'):
-    params = {'markov': ('u_h', 'u_h_bias')}[aggregation]
-    return [f'{name}.aggregation.{p}' for name in names for p in params]
-
-
-def logged_keys(messages, kind):
-    """Keys of mmengine's 'missing keys' / 'unexpected key' log line."""
-    head = {'missing': 'missing keys in source state_dict: ',
-            'unexpected': 'unexpected key in source state_dict: '}[kind]
-    for line in '\n'.join(messages).splitlines():
-        if line.startswith(head):
-            return line[len(head):].split(', ')
-    return []
-
-
-@pytest.fixture
-def log_messages():
-    logger = MMLogger.get_current_instance()
-    messages = []
-    handler = logging.Handler(logging.DEBUG)
-    handler.emit = lambda record: messages.append(record.getMessage())
-    logger.addHandler(handler)
-    yield messages
-    logger.removeHandler(handler)
 
 
 def test_registered_in_mmseg_and_mmpretrain():
@@ -100,27 +71,15 @@ def test_basic_block_placement():
 @pytest.mark.parametrize('cls', [PADResNet, PADResNetV1c])
 def test_output_channels_and_strides(cls, output_stride):
     model = cls(depth=50, **OUTPUT_STRIDES[output_stride])
-    model.eval()
-    with torch.no_grad():
-        outs = model(torch.rand(1, 3, 64, 64))
-    expected = [(c, 64 // min(s, output_stride), 64 // min(s, output_stride))
-                for c, s in zip(CHANNELS, (4, 8, 16, 32))]
-    assert [tuple(o.shape[1:]) for o in outs] == expected
+    assert_output_shapes(model, 64, CHANNELS,
+                         [min(s, output_stride) for s in (4, 8, 16, 32)])
 
 
 @pytest.mark.parametrize('vanilla_cls,pad_cls', PAIRS)
 def test_pad_off_equals_vanilla(vanilla_cls, pad_cls):
     vanilla = vanilla_cls(depth=50, **OUTPUT_STRIDES[8])
     model = pad_cls(depth=50, stage_with_pad=NO_PAD, **OUTPUT_STRIDES[8])
-    assert pad_names(model) == []
-    assert list(model.state_dict()) == list(vanilla.state_dict())
-    model.load_state_dict(vanilla.state_dict())
-    vanilla.eval()
-    model.eval()
-    x = torch.rand(1, 3, 32, 32)
-    with torch.no_grad():
-        for a, b in zip(vanilla(x), model(x)):
-            assert torch.equal(a, b)
+    assert_pad_off_is_vanilla(vanilla, model, torch.rand(1, 3, 32, 32))
 
 
 @pytest.mark.parametrize('vanilla_cls,pad_cls', PAIRS)
@@ -129,15 +88,8 @@ def test_fresh_pad_net_equals_vanilla_in_eval(vanilla_cls, pad_cls):
     vanilla weights and argmax inference the PAD net is the vanilla net."""
     vanilla = vanilla_cls(depth=50, **OUTPUT_STRIDES[16])
     model = pad_cls(depth=50, **OUTPUT_STRIDES[16])
-    result = model.load_state_dict(vanilla.state_dict(), strict=False)
-    assert result.missing_keys == aggregation_keys(LAYER4_PAD)
-    assert result.unexpected_keys == []
-    vanilla.eval()
-    model.eval()
-    x = torch.rand(1, 3, 64, 64)
-    with torch.no_grad():
-        for a, b in zip(vanilla(x), model(x)):
-            torch.testing.assert_close(a, b)
+    assert_starts_as_vanilla(vanilla, model, torch.rand(1, 3, 64, 64),
+                             aggregation_keys(LAYER4_PAD))
 
 
 def test_frozen_stages_and_norm_eval():
@@ -167,11 +119,9 @@ def test_training_step_reaches_every_parameter(cls, aggregation):
         stage_with_pad=(False, True, False, True),
         pad_cfg=dict(dilations=(1, 2, 4), aggregation=aggregation),
         **OUTPUT_STRIDES[16])
-    model.train()
     # 64 px: layer4 is 4x4, where the candidate dilations 2, 4, 8 differ.
-    outs = model(torch.rand(2, 3, 64, 64))
-    sum(o.mean() for o in outs).backward()
-    assert [n for n, p in model.named_parameters() if p.grad is None] == []
+    assert_training_step_reaches_every_parameter(model,
+                                                 torch.rand(2, 3, 64, 64))
     layers = [layer for _, layer in pad_layers(model)]
     assert len(layers) == 6
     if aggregation != 'markov':
@@ -180,14 +130,7 @@ def test_training_step_reaches_every_parameter(cls, aggregation):
         assert layers[-1].aggregation.w_h.grad.abs().sum() > 1e-6
 
 
-def _assert_loaded(model, state_dict, skip=('fc.', )):
-    own = model.state_dict()
-    for key, value in state_dict.items():
-        if not key.startswith(skip):
-            assert torch.equal(own[key], value), key
-
-
-def test_loads_torchvision_checkpoint(tmp_path, log_messages):
+def test_loads_torchvision_checkpoint(tmp_path, log_records):
     state_dict = torchvision.models.resnet50(weights=None).state_dict()
     path = tmp_path / 'resnet50-torchvision.pth'
     torch.save(state_dict, path)
@@ -196,12 +139,12 @@ def test_loads_torchvision_checkpoint(tmp_path, log_messages):
         stage_with_pad=CLASSIFICATION,
         init_cfg=dict(type='Pretrained', checkpoint=str(path)))
     model.init_weights()
-    _assert_loaded(model, state_dict)
-    assert logged_keys(log_messages, 'missing') == aggregation_keys(LAYER2_PAD)
-    assert logged_keys(log_messages, 'unexpected') == ['fc.weight', 'fc.bias']
+    assert_loaded(model, state_dict, skip=('fc.', ))
+    assert logged_keys(log_records, 'missing') == aggregation_keys(LAYER2_PAD)
+    assert logged_keys(log_records, 'unexpected') == ['fc.weight', 'fc.bias']
 
 
-def test_loads_open_mmlab_v1c_checkpoint(tmp_path, log_messages):
+def test_loads_open_mmlab_v1c_checkpoint(tmp_path, log_records):
     # open-mmlab's resnet50_v1c layout: mmseg's ResNetV1c keys (stem.0, ...)
     # plus the ImageNet classifier fc.
     state_dict = ResNetV1c(depth=50).state_dict()
@@ -214,13 +157,13 @@ def test_loads_open_mmlab_v1c_checkpoint(tmp_path, log_messages):
         **OUTPUT_STRIDES[16],
         init_cfg=dict(type='Pretrained', checkpoint=str(path)))
     model.init_weights()
-    _assert_loaded(model, state_dict)
+    assert_loaded(model, state_dict, skip=('fc.', ))
     assert 'stem.0.weight' in state_dict
-    assert logged_keys(log_messages, 'missing') == aggregation_keys(LAYER4_PAD)
-    assert logged_keys(log_messages, 'unexpected') == ['fc.weight', 'fc.bias']
+    assert logged_keys(log_records, 'missing') == aggregation_keys(LAYER4_PAD)
+    assert logged_keys(log_records, 'unexpected') == ['fc.weight', 'fc.bias']
 
 
-def test_mmpretrain_classifier_checkpoint(tmp_path, log_messages):
+def test_mmpretrain_classifier_checkpoint(tmp_path, log_records):
     backbone = MMPretrainResNet(depth=50).state_dict()
     state_dict = {f'backbone.{k}': v for k, v in backbone.items()}
     state_dict.update({'head.fc.weight': torch.rand(10, 2048),
@@ -243,9 +186,9 @@ def test_mmpretrain_classifier_checkpoint(tmp_path, log_messages):
                       in_channels=2048)))
     assert isinstance(classifier.backbone, PADResNet)
     classifier.init_weights()
-    _assert_loaded(classifier.backbone, backbone)
-    assert logged_keys(log_messages, 'missing') == aggregation_keys(LAYER2_PAD)
-    assert logged_keys(log_messages, 'unexpected') == []
+    assert_loaded(classifier.backbone, backbone)
+    assert logged_keys(log_records, 'missing') == aggregation_keys(LAYER2_PAD)
+    assert logged_keys(log_records, 'unexpected') == []
     classifier.eval()
     with torch.no_grad():
         assert classifier(torch.rand(2, 3, 32, 32)).shape == (2, 10)
