@@ -16,9 +16,12 @@ never overwrites their start-up values.
 Initialisation: every weight starts at zero and the bias of ``U_h`` favours the
 base candidate (``base_index``), so at start-up every pixel prefers the layer's
 own dilation and, in evaluation, the layer equals the plain convolution it
-replaces (mmcv SAC's lesson). ``f`` is ``tanh`` by default: priors stay in
-``[-1, 1]``, so a long recurrent chain cannot blow up and half precision is
-safe; any mmcv activation can be chosen with ``act_cfg``.
+replaces (mmcv SAC's lesson). ``f`` is ELU by default: smooth, with a
+gradient everywhere, bounded below by -1 and unbounded above, so a pixel can
+become as sure of its dilation as training makes it (a bounded ``f`` such as
+``tanh`` would cap the probability of the preferred candidate, e.g. at 0.79
+for three candidates, at every temperature). Any mmcv activation can be
+chosen with ``act_cfg``.
 
 A fourth aggregation is a module registered in MMEngine's root ``MODELS`` with
 the constructor ``(in_channels, num_candidates, base_index, act_cfg)``, a
@@ -38,8 +41,9 @@ __all__ = [
     'build_aggregation'
 ]
 
-#: Start-up bias of the base candidate in ``U_h`` (``tanh(2) = 0.96``).
-BASE_PRIOR_BIAS = 2.0
+#: Start-up bias of the base candidate in ``U_h``: with ELU, ``h = (3, 0, 0)``
+#: draws the base dilation with probability ``e^3 / (e^3 + 2) = 0.91``.
+BASE_PRIOR_BIAS = 3.0
 
 
 def conv1x1(x: Tensor, weight: Tensor, bias: Optional[Tensor] = None) -> Tensor:
@@ -54,7 +58,7 @@ class MarkovAggregation(nn.Module):
         in_channels (int): Channels of ``Y^{l-1}``, the PAD layer's input.
         num_candidates (int): ``D``, the number of candidate dilations.
         base_index (int): Candidate favoured at start-up. Default: 0.
-        act_cfg (dict): The non-linearity ``f``. Default: ``dict(type='Tanh')``.
+        act_cfg (dict): The non-linearity ``f``. Default: ``dict(type='ELU')``.
     """
 
     uses_previous_prior = False
@@ -63,7 +67,7 @@ class MarkovAggregation(nn.Module):
                  in_channels: int,
                  num_candidates: int,
                  base_index: int = 0,
-                 act_cfg: dict = dict(type='Tanh')) -> None:
+                 act_cfg: dict = dict(type='ELU')) -> None:
         super().__init__()
         self.in_channels = in_channels
         self.num_candidates = num_candidates

@@ -61,7 +61,7 @@ def test_training_matches_equation_2_reference():
     out = layer(x)
 
     agg = layer.aggregation
-    h = torch.tanh(F.conv2d(x, agg.u_h[:, :, None, None], agg.u_h_bias))
+    h = F.elu(F.conv2d(x, agg.u_h[:, :, None, None], agg.u_h_bias))
     torch.manual_seed(123)
     u = torch.rand_like(h).clamp(1e-10, 1 - torch.finfo(torch.float32).eps)
     d = torch.softmax((h - torch.log(-torch.log(u))) / 0.7, dim=1)
@@ -89,7 +89,7 @@ def test_eval_is_deterministic_and_soft_mode_is_the_expectation():
     x = torch.randn(2, 4, 10, 10)
     torch.testing.assert_close(layer(x), layer(x), rtol=0, atol=0)
     agg = layer.aggregation
-    h = torch.tanh(F.conv2d(x, agg.u_h[:, :, None, None], agg.u_h_bias))
+    h = F.elu(F.conv2d(x, agg.u_h[:, :, None, None], agg.u_h_bias))
     probs = torch.softmax(h / 2.0, dim=1)
     expected = pad_conv2d_reference(x, layer.weight, layer.bias, probs,
                                      (1, 1), layer.candidate_paddings,
@@ -132,7 +132,7 @@ def test_recurrent_aggregation_is_equation_3():
     for param in agg.parameters():
         nn.init.normal_(param)
     y, prev = torch.randn(2, 6, 5, 7), torch.randn(2, 3, 5, 7)
-    expected = torch.tanh(
+    expected = F.elu(
         conv1x1(prev, agg.w_h) + conv1x1(y, agg.u_h, agg.u_h_bias))
     torch.testing.assert_close(agg(y, prev), expected)
 
@@ -144,7 +144,7 @@ def test_gated_aggregation_is_equations_4_and_5():
     y, prev = torch.randn(2, 6, 5, 7), torch.randn(2, 3, 5, 7)
     gate = torch.sigmoid(
         conv1x1(prev, agg.w_a) + conv1x1(y, agg.u_a, agg.u_a_bias))
-    expected = torch.tanh(gate * conv1x1(prev, agg.w_h) +
+    expected = F.elu(gate * conv1x1(prev, agg.w_h) +
                           (1 - gate) * conv1x1(y, agg.u_h, agg.u_h_bias))
     torch.testing.assert_close(agg(y, prev), expected)
 
@@ -304,7 +304,7 @@ def test_parent_kaiming_init_does_not_touch_the_prior():
     net.init_weights()
     agg = net.body[0].aggregation
     assert torch.all(agg.u_h == 0)
-    assert agg.u_h_bias.tolist() == [2.0, 0.0, 0.0]
+    assert agg.u_h_bias.tolist() == [3.0, 0.0, 0.0]
 
 
 @pytest.mark.parametrize('kwargs,match', [
