@@ -45,14 +45,14 @@ def main():
     parser.add_argument('--data-root', default='data/digits_voc')
     parser.add_argument('--num-train', type=int, default=400)
     parser.add_argument('--num-val', type=int, default=100)
-    parser.add_argument('--max-iters', type=int, default=1500)
+    parser.add_argument('--max-iters', type=int, default=300)
     args = parser.parse_args()
 
     from padseg.datasets import make_digits_voc
     start = time.time()
     print(f'[1/4] writing the digits dataset to {args.data_root}', flush=True)
     make_digits_voc(args.data_root, num_train=args.num_train,
-                    num_val=args.num_val, image_size=(128, 128), seed=0)
+                    num_val=args.num_val, image_size=(96, 96), seed=0)
     data_root = osp.join(args.data_root, 'VOC2012')
     common = [
         f'train_dataloader.dataset.data_root={data_root}',

@@ -5,7 +5,6 @@
 # its class names for the 11 digit classes).
 dataset_type = 'DigitsVOCDataset'  # PascalVOCDataset with the 11 digit classes
 data_root = 'data/digits_voc/VOC2012'
-crop_size = (128, 128)
 train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='LoadAnnotations'),
