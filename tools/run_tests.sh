@@ -6,4 +6,8 @@ repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bash "$repo/tools/setup_env.sh"
 cd "$repo"
 export PYTHONPATH="$repo${PYTHONPATH:+:$PYTHONPATH}"
-exec .venv/bin/python -m pytest -p no:cacheprovider "${@:-tests}"
+# Two pytest workers with one thread each keep both cores busy: much of the
+# suite is tools started as subprocesses (imports, runners), single-threaded.
+export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
+exec .venv/bin/python -m pytest -p no:cacheprovider -n "${PYTEST_WORKERS:-2}" \
+    "${@:-tests}"
