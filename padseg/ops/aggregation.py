@@ -190,9 +190,17 @@ def build_aggregation(aggregation: Union[str, dict], in_channels: int,
     cfg.setdefault('num_candidates', num_candidates)
     cfg.setdefault('base_index', base_index)
     cfg.setdefault('act_cfg', act_cfg)
-    module = MODELS.build(cfg)
-    if not hasattr(module, 'uses_previous_prior'):
+    aggregation_cls = MODELS.get(cfg['type']) if isinstance(
+        cfg['type'], str) else cfg['type']
+    if not (isinstance(aggregation_cls, type)
+            and hasattr(aggregation_cls, 'uses_previous_prior')):
         raise ValueError(
-            f'aggregation {name!r} built a {type(module).__name__}, which has '
-            'no "uses_previous_prior" attribute and so is not an aggregation')
+            f'aggregation {name!r} is not an aggregation (a module with a '
+            '"uses_previous_prior" attribute and the constructor '
+            '(in_channels, num_candidates, base_index, act_cfg))')
+    if not isinstance(cfg['act_cfg'], dict) or MODELS.get(
+            cfg['act_cfg'].get('type')) is None:
+        raise ValueError(
+            f'act_cfg must name a registered activation, got {cfg["act_cfg"]!r}')
+    module = MODELS.build(cfg)
     return module

@@ -326,6 +326,16 @@ def test_parent_kaiming_init_does_not_touch_the_prior():
     (dict(inference='mean'), 'inference'),
     (dict(hard='yes'), 'hard'),
     (dict(padding_mode='reflect'), 'padding_mode'),
+    (dict(in_channels=0), 'in_channels'),
+    (dict(out_channels=-2), 'out_channels'),
+    (dict(groups=3), 'groups'),
+    (dict(stride=0), 'stride'),
+    (dict(dilation=(1, 0)), 'dilation'),
+    (dict(padding=-1), 'padding'),
+    (dict(bias=1), 'bias'),
+    (dict(act_cfg=dict(type='NoSuchActivation')), 'act_cfg'),
+    (dict(act_cfg='ELU'), 'act_cfg'),
+    (dict(aggregation=dict(type='Conv2d')), 'aggregation'),
 ])
 def test_bad_configuration_raises_naming_the_argument(kwargs, match):
     args = dict(in_channels=4, out_channels=4, kernel_size=3, padding=1)

@@ -79,7 +79,7 @@ train_cfg = dict(type='IterBasedTrainLoop', max_iters={iters},
                  val_interval={iters})
 param_scheduler = []
 default_hooks = dict(
-    checkpoint=dict(type='CheckpointHook', by_epoch=False,
+    checkpoint=dict(type='SafeCheckpointHook', by_epoch=False,
                     interval={interval}, max_keep_ckpts=10))
 '''
 

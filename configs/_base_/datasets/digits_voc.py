@@ -6,24 +6,24 @@
 dataset_type = 'DigitsVOCDataset'  # PascalVOCDataset with the 11 digit classes
 data_root = 'data/digits_voc/VOC2012'
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='LoadAnnotations'),
+    dict(type='SafeLoadImageFromFile'),
+    dict(type='SafeLoadAnnotations'),
     dict(type='RandomFlip', prob=0.5),
     dict(type='PackSegInputs')
 ]
 test_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='LoadAnnotations'),
+    dict(type='SafeLoadImageFromFile'),
+    dict(type='SafeLoadAnnotations'),
     dict(type='PackSegInputs')
 ]
 tta_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='SafeLoadImageFromFile'),
     dict(
         type='TestTimeAug',
         transforms=[[
             dict(type='RandomFlip', prob=0., direction='horizontal'),
             dict(type='RandomFlip', prob=1., direction='horizontal')
-        ], [dict(type='LoadAnnotations')], [dict(type='PackSegInputs')]])
+        ], [dict(type='SafeLoadAnnotations')], [dict(type='PackSegInputs')]])
 ]
 train_dataloader = dict(
     batch_size=8,
