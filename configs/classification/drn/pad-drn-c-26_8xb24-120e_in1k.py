@@ -1,0 +1,12 @@
+# Table 6, row DRN-C-26, PAD: top-1 75.9, top-5 92.6 (ILSVRC-2012 val).
+# Table 9: PAD (Markov aggregation, dilations 1, 2, 4) in layer8.
+_base_ = './drn-c-26_8xb24-120e_in1k.py'
+model = dict(
+    backbone=dict(
+        type='PADDRN',
+        stage_with_pad=(False, False, False, False, False, False, False,
+                        True),
+        pad_cfg=dict(dilations=(1, 2, 4), aggregation='markov')))
+custom_hooks = [
+    dict(type='TauAnnealingHook', start=1.0, end=0.1, schedule='exponential')
+]

@@ -1,0 +1,14 @@
+# Table 7, row DRN-C-26, FGVC-Aircraft, crop 224, PAD: top-1 86.5.
+# Table 10: PAD (Markov aggregation, dilations 1, 2, 3) in layer7 and layer8,
+# fine-tuned from the same ImageNet weights (PAD's own weights start from
+# their initial values).
+_base_ = './drn-c-26_8xb8-120e_fgvc-aircraft-224px.py'
+model = dict(
+    backbone=dict(
+        type='PADDRN',
+        stage_with_pad=(False, False, False, False, False, False, True,
+                        True),
+        pad_cfg=dict(dilations=(1, 2, 3), aggregation='markov')))
+custom_hooks = [
+    dict(type='TauAnnealingHook', start=1.0, end=0.1, schedule='exponential')
+]

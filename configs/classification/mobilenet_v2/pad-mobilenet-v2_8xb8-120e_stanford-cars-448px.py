@@ -1,0 +1,13 @@
+# Table 7, row MobileNetV2, Stanford Cars, crop 448, PAD: top-1 82.7.
+# Table 10: PAD (Markov aggregation, dilations 1, 2, 3) in the stage t=6,
+# c=32, n=3, s=2 (layer3), fine-tuned from the same ImageNet weights (PAD's
+# own weights start from their initial values).
+_base_ = './mobilenet-v2_8xb8-120e_stanford-cars-448px.py'
+model = dict(
+    backbone=dict(
+        type='PADMobileNetV2',
+        stage_with_pad=(False, False, True, False, False, False, False),
+        pad_cfg=dict(dilations=(1, 2, 3), aggregation='markov')))
+custom_hooks = [
+    dict(type='TauAnnealingHook', start=1.0, end=0.1, schedule='exponential')
+]

@@ -1,0 +1,13 @@
+# Table 7, row ResNet-50, Stanford Cars, crop 224, PAD: top-1 91.6.
+# Table 10: PAD (Markov aggregation, dilations 1, 2, 3) in the last three
+# 3x3 convs of layer2, fine-tuned from the same ImageNet weights (PAD's own
+# weights start from their initial values).
+_base_ = './resnet50_8xb8-120e_stanford-cars-224px.py'
+model = dict(
+    backbone=dict(
+        type='PADResNet',
+        stage_with_pad=(False, True, False, False),
+        pad_cfg=dict(dilations=(1, 2, 3), aggregation='markov')))
+custom_hooks = [
+    dict(type='TauAnnealingHook', start=1.0, end=0.1, schedule='exponential')
+]
