@@ -21,8 +21,8 @@ REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, REPO)
 
 CONFIGS = {
-    'regular': 'configs/digits/deeplabv3plus_r18-d8_1xb8-1.5k_digits-128x128.py',
-    'PAD': 'configs/digits/deeplabv3plus_pad-r18-d8_1xb8-1.5k_digits-128x128.py',
+    'regular': 'configs/digits/deeplabv3plus_r18w16-os8_1xb8-300_digits-96x96.py',
+    'PAD': 'configs/digits/deeplabv3plus_pad-r18w16-os8_1xb8-300_digits-96x96.py',
 }
 
 

@@ -42,7 +42,7 @@ NUM_CLASSES = {'voc12aug': 21, 'cityscapes': 19, 'digits': 11}
 PAD_PLACES = {
     'vgg16': (r'backbone\.conv5_\d\.conv', 3),
     'r101-d16': (r'backbone\.layer4\.\d\.conv2', 3),
-    'r18-d8': (r'backbone\.layer4\.\d\.conv[12]', 4),
+    'r18w16-os8': (r'backbone\.layer4\.\d\.conv[12]', 4),
     'xception65-d16':
     (r'backbone\.blocks\.([3-9]|1\d|20)\.stack\.conv\d\.conv_dw', 54),
     'drn-d-54-d16': (r'backbone\.layer[78]\.0', 2),

@@ -2,7 +2,7 @@
 # + DeepLabV3+ on the embedded digits dataset. No paper number: see
 # docs/main_job.md for the figures we measured.
 _base_ = [
-    '../_base_/models/deeplabv3plus_r18-d8_digits.py',
+    '../_base_/models/deeplabv3plus_r18w16-os8_digits.py',
     '../_base_/datasets/digits_voc.py', '../_base_/default_runtime.py',
     '../_base_/schedules/schedule_digits.py'
 ]
