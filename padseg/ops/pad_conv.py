@@ -23,6 +23,8 @@ from mmengine.registry import MODELS
 from torch import Tensor, nn
 
 from .aggregation import build_aggregation
+from .fast_paths import (fast_paths_apply, one_hot_candidates,
+                         pad_conv2d_columns, pad_conv2d_gather)
 
 __all__ = [
     'PADConv2d', 'PADChain', 'link_pad_chain', 'gumbel_softmax',
@@ -38,12 +40,15 @@ _UNIFORM_LOW = 1e-10
 _UNIFORM_HIGH = 1.0 - torch.finfo(torch.float32).eps
 
 
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def _pair(value: Union[int, Sequence[int]], name: str) -> Pair:
-    if isinstance(value, int) and not isinstance(value, bool):
+    if _is_int(value):
         return (value, value)
     if (isinstance(value, (tuple, list)) and len(value) == 2
-            and all(isinstance(v, int) and not isinstance(v, bool)
-                    for v in value)):
+            and all(_is_int(v) for v in value)):
         return (value[0], value[1])
     raise ValueError(f'{name} must be an int or a pair of ints, got {value!r}')
 
@@ -107,17 +112,43 @@ def _exporting() -> bool:
 def pad_conv2d(x: Tensor, weight: Tensor, bias: Optional[Tensor],
                probs: Tensor, stride: Pair, paddings: Sequence[Pair],
                dilations: Sequence[Pair], groups: int) -> Tensor:
-    """PAD convolution as :func:`pad_conv2d_reference`, skipping the
-    candidates that no pixel uses when ``probs`` needs no gradient (argmax
-    evaluation), which changes neither the output nor any gradient."""
-    if probs.requires_grad or _exporting() or probs.shape[1] == 1:
+    """PAD convolution: the output and every gradient of
+    :func:`pad_conv2d_reference`, at about the cost of one convolution.
+
+    * one-hot ``probs`` that need no gradient (argmax evaluation): a plain
+      convolution when every pixel picks the same candidate, else each
+      pixel's columns gathered at its own dilation and one matrix product;
+    * anything else (training, soft evaluation): the candidates mixed in the
+      im2col columns, one matrix product, gradients by the adjoint
+      (:mod:`padseg.ops.fast_paths`);
+    * ONNX export, tracing, compilation, and convolutions with few channels
+      per group (depthwise), where a matrix product gains nothing over
+      PyTorch's own kernels: the reference, without the candidates that no
+      pixel uses when ``probs`` is one-hot and needs no gradient.
+    """
+    if _exporting() or probs.shape[1] == 1:
         return pad_conv2d_reference(x, weight, bias, probs, stride, paddings,
                                     dilations, groups)
-    used = (probs.amax(dim=(0, 2, 3)) > 0).tolist()
-    keep = [k for k, u in enumerate(used) if u]
-    return pad_conv2d_reference(x, weight, bias, probs[:, keep], stride,
-                                [paddings[k] for k in keep],
-                                [dilations[k] for k in keep], groups)
+    needs_grad = torch.is_grad_enabled() and any(
+        t is not None and t.requires_grad for t in (x, weight, bias, probs))
+    index = None if needs_grad else one_hot_candidates(probs)
+    if index is not None:
+        used = torch.unique(index).tolist()
+        if len(used) == 1:
+            return F.conv2d(x, weight, bias, stride, paddings[used[0]],
+                            dilations[used[0]], groups)
+    if not fast_paths_apply(weight):
+        if index is not None:
+            probs, paddings, dilations = (probs[:, used],
+                                          [paddings[k] for k in used],
+                                          [dilations[k] for k in used])
+        return pad_conv2d_reference(x, weight, bias, probs, stride, paddings,
+                                    dilations, groups)
+    if index is not None:
+        return pad_conv2d_gather(x, weight, bias, index, stride, paddings,
+                                 dilations, groups)
+    return pad_conv2d_columns(x, weight, bias, probs, stride, paddings,
+                              dilations, groups)
 
 
 class PADChain:
@@ -227,7 +258,7 @@ class PADConv2d(nn.Conv2d):
         inference (str): ``'argmax'`` (one dilation per pixel) or ``'soft'``
             (expectation) in evaluation. Default: ``'argmax'``.
         act_cfg (dict): The non-linearity ``f`` of the aggregation.
-            Default: ``dict(type='Tanh')``.
+            Default: ``dict(type='ELU')``.
 
     Example:
         >>> import torch
@@ -252,7 +283,7 @@ class PADConv2d(nn.Conv2d):
                  tau: float = 1.0,
                  hard: bool = False,
                  inference: str = 'argmax',
-                 act_cfg: dict = dict(type='Tanh'),
+                 act_cfg: dict = dict(type='ELU'),
                  device=None,
                  dtype=None) -> None:
         kernel_size = _pair(kernel_size, 'kernel_size')
@@ -263,6 +294,20 @@ class PADConv2d(nn.Conv2d):
                 f'nothing to dilate), got {kernel_size}')
         dilation = _pair(dilation, 'dilation')
         stride = _pair(stride, 'stride')
+        for name, value in (('in_channels', in_channels),
+                            ('out_channels', out_channels),
+                            ('groups', groups)):
+            if not _is_int(value) or value <= 0:
+                raise ValueError(f'{name} must be a positive int, got {value!r}')
+        if in_channels % groups or out_channels % groups:
+            raise ValueError(
+                f'groups={groups} must divide in_channels={in_channels} and '
+                f'out_channels={out_channels}')
+        for name, pair in (('stride', stride), ('dilation', dilation)):
+            if min(pair) <= 0:
+                raise ValueError(f'{name} must be positive, got {pair}')
+        if not isinstance(bias, bool):
+            raise ValueError(f'bias must be a bool, got {bias!r}')
         if padding == 'same':
             if stride != (1, 1):
                 raise ValueError("padding='same' needs stride 1")
@@ -271,6 +316,8 @@ class PADConv2d(nn.Conv2d):
         elif padding == 'valid':
             padding = (0, 0)
         padding = _pair(padding, 'padding')
+        if min(padding) < 0:
+            raise ValueError(f'padding must be >= 0, got {padding}')
         if padding_mode != 'zeros':
             raise ValueError(
                 f"padding_mode must be 'zeros' for PAD, got {padding_mode!r}")

@@ -1,0 +1,460 @@
+"""Fast exact paths of the PAD convolution, in plain PyTorch operations.
+
+:func:`padseg.ops.pad_conv.pad_conv2d_reference` runs one full convolution per
+candidate dilation and mixes them per pixel: ``D`` times the work of a plain
+convolution, forward and backward. The paths here compute the same function
+with one convolution's worth of matrix products:
+
+* columns: the ``K*K*C`` input values that output pixel ``p`` reads at
+  dilation ``d_k`` form row ``p`` of ``U_k``, a strided view (an im2col
+  without a copy) of the input, padded once for the largest candidate and
+  stored channels-last. The output is ``W (sum_k p_k * U_k)^T + b``: the
+  candidates are mixed in the columns, so one matrix product remains;
+* argmax evaluation (one-hot ``probs``): each pixel's columns are gathered at
+  its own dilation (``index_select`` of input rows), then one matrix product;
+* backward, with the mixed columns ``M = sum_k p_k * U_k`` recomputed rather
+  than saved and ``G = grad_out^T W`` (the columns' gradient):
+  ``grad_W = grad_out M``, ``grad_p_k = sum_{tap, channel} G * U_k`` and
+  ``grad_x = sum_k fold_k(p_k * G)``. No per-candidate output is formed.
+
+The work runs in chunks of output rows of one image, so the column buffers
+stay around a megabyte: a training step needs little more memory than a plain
+convolution, and the few large blocks are allocated once per call (fresh
+pages are costly).
+"""
+from typing import Iterator, List, Optional, Sequence, Tuple
+
+import torch
+from torch import Tensor
+from torch.autograd.function import once_differentiable
+
+__all__ = [
+    'pad_conv2d_columns', 'pad_conv2d_gather', 'one_hot_candidates',
+    'fast_paths_apply'
+]
+
+Pair = Tuple[int, int]
+
+#: A chunk's column buffer holds at most this many bytes (and at most as
+#: much as the input) ...
+_CHUNK_BYTES = 1 << 21
+#: ... unless that is fewer output pixels than this, which a matrix product
+#: needs to run at full speed.
+_CHUNK_PIXELS = 256
+#: Fewer input channels per group than this (depthwise convolutions) make
+#: matrix products too thin to beat PyTorch's own grouped convolutions.
+_MIN_GROUP_CHANNELS = 16
+
+
+def fast_paths_apply(weight: Tensor) -> bool:
+    """Whether the paths here are worth it for this weight."""
+    return weight.shape[1] >= _MIN_GROUP_CHANNELS
+
+
+def _valid_range(offset: int, stride: int, size: int,
+                 count: int) -> Tuple[int, int]:
+    """Output positions ``[first, end)`` among ``count`` whose input position
+    ``i * stride + offset`` lies inside ``[0, size)``."""
+    first = max(0, -(offset // stride))
+    end = min(count, (size - 1 - offset) // stride + 1)
+    return first, max(first, end)
+
+
+class _Plan:
+    """Geometry shared by the paths.
+
+    Candidate ``k`` reads tap ``(a, b)`` of output pixel ``(i, j)`` at input
+    position ``(i * sh + a * dh_k - ph_k, j * sw + b * dw_k - pw_k)``. The
+    padded input (:meth:`pad`) moves it by ``(top, left)``, the largest
+    candidate padding.
+    """
+
+    def __init__(self, x: Tensor, weight: Tensor, out_size: Pair,
+                 stride: Pair, paddings: Sequence[Pair],
+                 dilations: Sequence[Pair], groups: int) -> None:
+        n, c, h, w = x.shape
+        o, _, kh, kw = weight.shape
+        ho, wo = out_size
+        self.batch, self.in_channels, self.out_channels = n, c, o
+        self.in_size, self.out_size = (h, w), (ho, wo)
+        self.kernel, self.taps = (kh, kw), kh * kw
+        self.stride, self.groups = tuple(stride), groups
+        self.dilations = [tuple(d) for d in dilations]
+        self.paddings = [tuple(p) for p in paddings]
+        self.top = max(p[0] for p in paddings)
+        self.left = max(p[1] for p in paddings)
+        reach_h = max((ho - 1) * stride[0] + (kh - 1) * dh - ph
+                      for (ph, _), (dh, _) in zip(paddings, dilations))
+        reach_w = max((wo - 1) * stride[1] + (kw - 1) * dw - pw
+                      for (_, pw), (_, dw) in zip(paddings, dilations))
+        self.padded = (self.top + max(reach_h + 1, h),
+                       self.left + max(reach_w + 1, w))
+        budget = min(_CHUNK_BYTES, x.numel() * x.element_size())
+        pixels = max(_CHUNK_PIXELS,
+                     budget // (self.taps * c * x.element_size()))
+        self.rows_per_chunk = max(1, min(ho, -(-pixels // wo)))
+        self.sources = self._sources()
+
+    def _sources(self) -> list:
+        """``(coefficient, tap, rows, cols)`` for each tap and each input
+        position it reads. Candidates reading the same position (all of them
+        at the centre tap) share one source whose coefficient is the sum of
+        their probabilities: ``coefficient`` indexes the channels of
+        :meth:`coefficients`. ``rows``/``cols``: the input row/column read
+        from output row/column 0 and the output range that reads inside the
+        input."""
+        (h, w), (ho, wo), (sh, sw) = self.in_size, self.out_size, self.stride
+        self.shared = []  # candidate groups whose probabilities are summed
+        sources = []
+        for a in range(self.kernel[0]):
+            for b in range(self.kernel[1]):
+                positions = {}
+                for k, ((ph, pw), (dh, dw)) in enumerate(
+                        zip(self.paddings, self.dilations)):
+                    positions.setdefault((a * dh - ph, b * dw - pw),
+                                         []).append(k)
+                for (row, col), ks in positions.items():
+                    if len(ks) == 1:
+                        channel = ks[0]
+                    else:
+                        if ks not in self.shared:
+                            self.shared.append(ks)
+                        channel = len(self.dilations) + self.shared.index(ks)
+                    sources.append((channel, a * self.kernel[1] + b,
+                                    (row, _valid_range(row, sh, h, ho)),
+                                    (col, _valid_range(col, sw, w, wo))))
+        return sources
+
+    def coefficients(self, coef: Tensor) -> Tensor:
+        """``probs`` followed by the sums that shared sources use,
+        ``(N, D + shared, H_out, W_out)``, contiguous."""
+        if not self.shared:
+            return coef.contiguous()
+        return torch.cat([coef] + [coef[:, ks].sum(1, keepdim=True)
+                                   for ks in self.shared], dim=1)
+
+    def chunks(self) -> Iterator[Tuple[int, int, int]]:
+        """``(image, first row, end row)`` of each chunk of the output."""
+        ho, step = self.out_size[0], self.rows_per_chunk
+        for n in range(self.batch):
+            for r0 in range(0, ho, step):
+                yield n, r0, min(r0 + step, ho)
+
+    def buffer(self, x: Tensor, channels: int) -> Tensor:
+        """Room for one chunk with ``channels`` values per output pixel."""
+        return x.new_empty(self.rows_per_chunk * self.out_size[1] * channels)
+
+    def chunk(self, buffer: Tensor, r0: int, r1: int) -> Tensor:
+        """The start of ``buffer`` as one chunk's columns ``(R, W_out, KH,
+        KW, C)``."""
+        shape = (r1 - r0, self.out_size[1], *self.kernel, self.in_channels)
+        size = (r1 - r0) * self.out_size[1] * self.taps * self.in_channels
+        return buffer[:size].view(shape)
+
+    def pad(self, x: Tensor) -> Tensor:
+        """``x`` zero-padded and channels-last, ``(N, Hp, Wp, C)``."""
+        n, c, h, w = x.shape
+        (hp, wp), top, left = self.padded, self.top, self.left
+        xp = x.new_empty(n, hp, wp, c)
+        xp[:, :top].zero_()
+        xp[:, top + h:].zero_()
+        xp[:, top:top + h, :left].zero_()
+        xp[:, top:top + h, left + w:].zero_()
+        xp[:, top:top + h, left:left + w].copy_(x.permute(0, 2, 3, 1))
+        return xp
+
+    def columns(self, xp: Tensor, k: int, n: int, r0: int,
+                r1: int) -> Tensor:
+        """``U_k`` of image ``n``, output rows ``[r0, r1)``: a view ``(R,
+        W_out, KH, KW, C)`` of the padded input."""
+        _, hp, wp, c = xp.shape
+        (sh, sw), (dh, dw) = self.stride, self.dilations[k]
+        row = self.top - self.paddings[k][0] + r0 * sh
+        col = self.left - self.paddings[k][1]
+        return xp.as_strided(
+            (r1 - r0, self.out_size[1], *self.kernel, c),
+            (sh * wp * c, sw * c, dh * wp * c, dw * c, 1),
+            xp.storage_offset() + ((n * hp + row) * wp + col) * c)
+
+    def mix(self, xp: Tensor, coef: Tensor, n: int, r0: int, r1: int,
+            out: Tensor) -> Tensor:
+        """``M = sum_k p_k * U_k`` into ``out`` (``(R, W_out, KH, KW, C)``);
+        ``coef`` is ``probs`` in the compute dtype."""
+        for k in range(coef.shape[1]):
+            cols = self.columns(xp, k, n, r0, r1)
+            weight = coef[n, k, r0:r1, :, None, None, None]
+            if k == 0:
+                torch.mul(cols, weight, out=out)
+            else:
+                out.addcmul_(cols, weight)
+        return out
+
+    def fold_add(self, grad_x: Tensor, gcols: Tensor, coefs: Tensor,
+                 n: int, r0: int, r1: int) -> None:
+        """``grad_x[n] += sum_k fold_k(p_k * G)`` for the chunk's column
+        gradient ``gcols`` (contiguous ``(R, W_out, KH, KW, C)``); ``grad_x``
+        is the unpadded input gradient, contiguous channels-last ``(N, H, W,
+        C)``; ``coefs`` comes from :meth:`coefficients`. Taps that fall
+        outside the input are clipped off."""
+        (h, w), (ho, wo), (sh, sw) = self.in_size, self.out_size, self.stride
+        c, taps = self.in_channels, self.taps
+        x_base = grad_x.storage_offset() + n * h * w * c
+        g_base = gcols.storage_offset() - r0 * wo * taps * c
+        p_base = coefs.storage_offset() + n * coefs.shape[1] * ho * wo
+        for channel, tap, (row, (i0, i1)), (col, (j0, j1)) in self.sources:
+            i0, i1 = max(i0, r0), min(i1, r1)
+            if i0 >= i1 or j0 >= j1:
+                continue
+            size = (i1 - i0, j1 - j0, c)
+            grad_x.as_strided(
+                size, (sh * w * c, sw * c, 1),
+                x_base + ((i0 * sh + row) * w + j0 * sw + col) * c).addcmul_(
+                    gcols.as_strided(size, (wo * taps * c, taps * c, 1),
+                                     g_base + (i0 * wo + j0) * taps * c +
+                                     tap * c),
+                    coefs.as_strided((i1 - i0, j1 - j0, 1), (wo, 1, 1),
+                                     p_base + (channel * ho + i0) * wo + j0))
+
+    def weight_rows(self, weight: Tensor) -> Tensor:
+        """``W`` as ``(groups, O/groups, K*K*C/groups)``, columns ordered
+        (tap, channel) like the column matrix (a view for a channels-last
+        weight, else a copy)."""
+        g, o = self.groups, self.out_channels
+        return weight.reshape(g, o // g, *weight.shape[1:]).permute(
+            0, 1, 3, 4, 2).reshape(g, o // g, -1)
+
+
+def _group_columns(cols: Tensor, taps: int, groups: int) -> Tensor:
+    """Columns ``(P, T*C)`` -> ``(g, P, T*C/g)``: each group's channels."""
+    p = cols.shape[0]
+    return cols.view(p, taps, groups, -1).permute(2, 0, 1, 3).reshape(
+        groups, p, -1)
+
+
+def _matmul_into(out: Tensor, cols: Tensor, wrows: Tensor,
+                 bias: Optional[Tensor], taps: int) -> None:
+    """``out (O, P) = W cols^T (+ b)`` for columns ``(P, T*C)``."""
+    g = wrows.shape[0]
+    if g == 1:
+        if bias is None:
+            torch.mm(wrows[0], cols.t(), out=out)
+        else:
+            torch.addmm(bias[:, None], wrows[0], cols.t(), out=out)
+        return
+    res = torch.bmm(wrows, _group_columns(cols, taps, g).transpose(1, 2))
+    res = res.view(out.shape)
+    out.copy_(res if bias is None else res + bias[:, None])
+
+
+def _columns_grad_into(out: Tensor, grad: Tensor, wrows: Tensor,
+                       taps: int) -> None:
+    """``out (P, T*C) = grad^T W``, the adjoint of :func:`_matmul_into` in
+    the columns, for ``grad (O, P)``."""
+    g = wrows.shape[0]
+    if g == 1:
+        torch.mm(grad.t(), wrows[0], out=out)
+        return
+    p = grad.shape[1]
+    res = torch.bmm(grad.view(g, -1, p).transpose(1, 2), wrows)
+    out.view(p, taps, g, -1).copy_(
+        res.view(g, p, taps, -1).permute(1, 2, 0, 3))
+
+
+def _weight_grad_add(acc: Tensor, grad: Tensor, cols: Tensor,
+                     taps: int) -> None:
+    """``acc (g, O/g, T*C/g) += grad cols`` for ``grad (O, P)``, ``cols (P,
+    T*C)``."""
+    g = acc.shape[0]
+    grad, cols = grad.to(acc.dtype), cols.to(acc.dtype)
+    if g == 1:
+        acc[0].addmm_(grad, cols)
+    else:
+        acc.baddbmm_(grad.view(g, -1, grad.shape[1]),
+                     _group_columns(cols, taps, g))
+
+
+def _rows(t: Tensor, n: int, r0: int, r1: int) -> Tensor:
+    """Rows ``[r0, r1)`` of image ``n`` of a contiguous NCHW tensor as the
+    matrix ``(channels, pixels)`` (a view)."""
+    return t[n, :, r0:r1].view(t.shape[1], -1)
+
+
+def _forward_columns(plan: _Plan, xp: Tensor, wrows: Tensor,
+                     bias: Optional[Tensor], coef: Tensor) -> Tensor:
+    out = xp.new_empty(plan.batch, plan.out_channels, *plan.out_size)
+    buffer = plan.buffer(xp, plan.taps * plan.in_channels)
+    for n, r0, r1 in plan.chunks():
+        cols = plan.mix(xp, coef, n, r0, r1, plan.chunk(buffer, r0, r1))
+        _matmul_into(_rows(out, n, r0, r1), cols.view(-1, cols[0, 0].numel()),
+                     wrows, bias, plan.taps)
+    return out
+
+
+def _prepare(plan: _Plan, x: Tensor, weight: Tensor, bias: Optional[Tensor],
+             probs: Tensor):
+    return (plan.pad(x), plan.weight_rows(weight),
+            None if bias is None else bias.to(x.dtype), probs.to(x.dtype))
+
+
+class _PADConvColumns(torch.autograd.Function):
+    """PAD convolution by mixed columns; backward recomputes the columns."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, probs, plan):
+        xp, wrows, bias_, coef = _prepare(plan, x, weight, bias, probs)
+        ctx.plan = plan
+        ctx.has_bias = bias is not None
+        ctx.probs_dtype = probs.dtype
+        # The padded input is kept (not re-made); W's (tap, channel) copy is
+        # re-made, its memory then takes the weight gradient.
+        ctx.save_for_backward(xp, weight, coef)
+        return _forward_columns(plan, xp, wrows, bias_, coef)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_out):
+        xp, weight, coef = ctx.saved_tensors
+        plan = ctx.plan
+        wrows = plan.weight_rows(weight)
+        need_x, need_w, need_b, need_p = ctx.needs_input_grad[:4]
+        dtype, device = xp.dtype, xp.device
+        acc_dtype = torch.promote_types(dtype, torch.float32)
+        grad_out = grad_out.to(dtype)
+        # A gradient not laid out as NCHW (e.g. the expanded one of
+        # ``out.sum()``) is copied chunk by chunk, not all at once.
+        grad_buffer = (None if grad_out.is_contiguous() else
+                       plan.buffer(xp, plan.out_channels))
+        width = plan.taps * plan.in_channels
+        buffer = plan.buffer(xp, width) if need_w or need_p else None
+        gbuffer = plan.buffer(xp, width) if need_x or need_p else None
+        grad_x = (xp.new_zeros(plan.batch, *plan.in_size, plan.in_channels)
+                  if need_x else None)
+        coefs = plan.coefficients(coef) if need_x else None
+        grad_w = (torch.zeros(wrows.shape, dtype=acc_dtype, device=device)
+                  if need_w else None)
+        grad_p = (torch.empty(coef.shape, dtype=acc_dtype, device=device)
+                  if need_p else None)
+        for n, r0, r1 in plan.chunks():
+            grad = _rows(grad_out, n, r0, r1) if grad_buffer is None else \
+                grad_buffer[:plan.out_channels * (r1 - r0) *
+                            plan.out_size[1]].view(
+                    plan.out_channels, r1 - r0,
+                    -1).copy_(grad_out[n, :, r0:r1]).view(
+                        plan.out_channels, -1)
+            if need_w:
+                cols = plan.mix(xp, coef, n, r0, r1,
+                                plan.chunk(buffer, r0, r1))
+                _weight_grad_add(grad_w, grad, cols.view(grad.shape[1], -1),
+                                 plan.taps)
+            if not (need_x or need_p):
+                continue
+            gcols = plan.chunk(gbuffer, r0, r1)
+            _columns_grad_into(gcols.view(grad.shape[1], -1), grad, wrows,
+                               plan.taps)
+            if need_p:
+                prod = plan.chunk(buffer, r0, r1)
+                for k in range(coef.shape[1]):
+                    torch.mul(gcols, plan.columns(xp, k, n, r0, r1),
+                              out=prod)
+                    torch.sum(prod.view(r1 - r0, -1, width), -1,
+                              dtype=acc_dtype, out=grad_p[n, k, r0:r1])
+            if need_x:
+                plan.fold_add(grad_x, gcols, coefs, n, r0, r1)
+        del buffer, gbuffer, grad_buffer
+        if need_x:
+            grad_x = grad_x.permute(0, 3, 1, 2).contiguous()
+        if need_w:
+            kh, kw = plan.kernel
+            grad_w = grad_w.view(plan.out_channels, kh, kw, -1).permute(
+                0, 3, 1, 2)
+            if (wrows.dtype == grad_w.dtype and wrows.untyped_storage().data_ptr()
+                    != weight.untyped_storage().data_ptr()):
+                grad_w = wrows.view(grad_w.shape).copy_(grad_w)  # W's copy
+            else:
+                grad_w = grad_w.to(weight.dtype, memory_format=torch.contiguous_format)
+        grad_b = grad_out.sum((0, 2, 3)) if need_b and ctx.has_bias else None
+        if need_p:
+            grad_p = grad_p.to(ctx.probs_dtype)
+        return grad_x, grad_w, grad_b, grad_p, None
+
+
+def pad_conv2d_columns(x: Tensor, weight: Tensor, bias: Optional[Tensor],
+                       probs: Tensor, stride: Pair, paddings: Sequence[Pair],
+                       dilations: Sequence[Pair], groups: int) -> Tensor:
+    """PAD convolution for any ``probs`` (soft, straight-through, one-hot)
+    with every gradient; the arguments and result of
+    :func:`padseg.ops.pad_conv.pad_conv2d_reference`."""
+    plan = _Plan(x, weight, tuple(probs.shape[-2:]), stride, paddings,
+                 dilations, groups)
+    if torch.is_grad_enabled() and any(
+            t is not None and t.requires_grad
+            for t in (x, weight, bias, probs)):
+        return _PADConvColumns.apply(x, weight, bias, probs, plan)
+    return _forward_columns(plan, *_prepare(plan, x, weight, bias, probs))
+
+
+def one_hot_candidates(probs: Tensor) -> Optional[Tensor]:
+    """The candidate of each pixel, ``(N, H_out, W_out)``, when ``probs`` is
+    exactly one-hot (argmax evaluation); None otherwise."""
+    top, index = probs.max(dim=1)
+    if bool((top == 1).all()) and bool((probs.sum(dim=1) == 1).all()):
+        return index
+    return None
+
+
+def pad_conv2d_gather(x: Tensor, weight: Tensor, bias: Optional[Tensor],
+                      index: Tensor, stride: Pair, paddings: Sequence[Pair],
+                      dilations: Sequence[Pair], groups: int) -> Tensor:
+    """PAD convolution with one candidate per pixel (``index``, ``(N, H_out,
+    W_out)``, as for one-hot ``probs``): each pixel's columns are gathered at
+    its own dilation, then multiplied by the weight once. No autograd.
+
+    The input is stored channels-last and unpadded, plus one zero row per
+    image that every tap falling outside the image reads."""
+    plan = _Plan(x, weight, tuple(index.shape[-2:]), stride, paddings,
+                 dilations, groups)
+    n_img, c, h, w = x.shape
+    (ho, wo), (sh, sw), (kh, kw) = plan.out_size, plan.stride, plan.kernel
+    device = x.device
+    rows = x.new_empty(n_img, h * w + 1, c)
+    for n in range(n_img):  # 2-D transposes take PyTorch's blocked copy
+        rows[n, :-1].copy_(x[n].reshape(c, h * w).t())
+    rows[:, -1].zero_()
+    # Row of an image's block that candidate k's tap (a, b) reads for output
+    # pixel (i, j): (i * sh + a * dh - ph) * w + j * sw + b * dw - pw, or the
+    # zero row h * w when that falls outside the image.
+    zero_row = h * w
+    taps_h = torch.tensor([[a * dh - ph for a in range(kh)]
+                           for (ph, _), (dh, _) in zip(plan.paddings,
+                                                       plan.dilations)],
+                          dtype=torch.int32, device=device)
+    taps_w = torch.tensor([[b * dw - pw for b in range(kw)]
+                           for (_, pw), (_, dw) in zip(plan.paddings,
+                                                       plan.dilations)],
+                          dtype=torch.int32, device=device)
+    rows_in = torch.arange(ho, dtype=torch.int32, device=device)[
+        None, :, None] * sh + taps_h[:, None]  # (D, H_out, KH)
+    cols_in = torch.arange(wo, dtype=torch.int32, device=device)[
+        None, :, None] * sw + taps_w[:, None]  # (D, W_out, KW)
+    rows_in = torch.where((rows_in >= 0) & (rows_in < h), rows_in * w,
+                          zero_row)
+    cols_in = torch.where((cols_in >= 0) & (cols_in < w), cols_in, zero_row)
+    table = (rows_in[:, :, None, :, None] + cols_in[:, None, :, None, :]
+             ).clamp_(max=zero_row).view(-1, ho, wo, plan.taps)
+    pixel_r = torch.arange(ho, device=device)[:, None]
+    pixel_c = torch.arange(wo, device=device)[None, :]
+    wrows = plan.weight_rows(weight)
+    bias = None if bias is None else bias.to(x.dtype)
+    out = x.new_empty(n_img, plan.out_channels, ho, wo)
+    buffer = plan.buffer(x, plan.taps * c)
+    for n in range(n_img):
+        index_n = table[index[n], pixel_r, pixel_c]
+        for r0 in range(0, ho, plan.rows_per_chunk):
+            r1 = min(r0 + plan.rows_per_chunk, ho)
+            cols = plan.chunk(buffer, r0, r1)
+            torch.index_select(rows[n], 0, index_n[r0:r1].view(-1),
+                               out=cols.view(-1, c))
+            _matmul_into(_rows(out, n, r0, r1),
+                         cols.view((r1 - r0) * wo, -1), wrows, bias,
+                         plan.taps)
+    return out
