@@ -12,7 +12,8 @@ import re
 import pytest
 import torch
 from mmengine.optim.scheduler import PolyLR
-from reliability_helpers import pad_deeplab_config, run_killable
+from mmengine.config import Config
+from reliability_helpers import PAD_DEEPLAB, pad_deeplab_config, run_killable
 
 from padseg.datasets import make_digits_voc
 from padseg.engine import annealed_tau
@@ -45,8 +46,10 @@ def checkpoints(work):
 def uninterrupted_schedule():
     """The LR of each iteration (1-based) of an uninterrupted run, and its LR
     scheduler's state at the end."""
+    # base LR from the config; the PolyLR the test config sets
+    lr = Config.fromfile(PAD_DEEPLAB).optim_wrapper.optimizer.lr
     param = torch.nn.Parameter(torch.zeros(1))
-    optimizer = torch.optim.SGD([param], lr=0.02, momentum=0.9)
+    optimizer = torch.optim.SGD([param], lr=lr)
     scheduler = PolyLR(optimizer, eta_min=1e-4, power=0.9, begin=0,
                        end=MAX_ITERS, by_epoch=False)
     lrs = {}

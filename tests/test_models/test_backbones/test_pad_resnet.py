@@ -1,5 +1,6 @@
 import pytest
 import torch
+from mmengine.registry import DefaultScope
 import torchvision
 from mmpretrain.models.backbones import ResNet as MMPretrainResNet
 from mmpretrain.registry import MODELS as CLS_MODELS
@@ -170,6 +171,8 @@ def test_mmpretrain_classifier_checkpoint(tmp_path, log_records):
                        'head.fc.bias': torch.rand(10)})
     path = tmp_path / 'resnet50_8xb32_in1k.pth'
     torch.save({'state_dict': state_dict, 'meta': {'epoch': 100}}, path)
+    # build as mmpretrain's tools do, whatever scope an earlier test left
+    DefaultScope.get_instance('pad_resnet_cls_test', scope_name='mmpretrain')
     classifier = CLS_MODELS.build(
         dict(
             type='ImageClassifier',
