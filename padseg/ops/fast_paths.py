@@ -140,9 +140,10 @@ class _Plan:
             for r0 in range(0, ho, step):
                 yield n, r0, min(r0 + step, ho)
 
-    def buffer(self, x: Tensor, channels: int) -> Tensor:
+    def buffer(self, like: Tensor, channels: int) -> Tensor:
         """Room for one chunk with ``channels`` values per output pixel."""
-        return x.new_empty(self.rows_per_chunk * self.out_size[1] * channels)
+        return like.new_empty(self.rows_per_chunk * self.out_size[1] *
+                              channels)
 
     def chunk(self, buffer: Tensor, r0: int, r1: int) -> Tensor:
         """The start of ``buffer`` as one chunk's columns ``(R, W_out, KH,
@@ -273,10 +274,16 @@ def _weight_grad_add(acc: Tensor, grad: Tensor, cols: Tensor,
                      _group_columns(cols, taps, g))
 
 
-def _rows(t: Tensor, n: int, r0: int, r1: int) -> Tensor:
-    """Rows ``[r0, r1)`` of image ``n`` of a contiguous NCHW tensor as the
-    matrix ``(channels, pixels)`` (a view)."""
-    return t[n, :, r0:r1].view(t.shape[1], -1)
+def _rows(t: Tensor, n: int, r0: int, r1: int,
+          buffer: Optional[Tensor] = None) -> Tensor:
+    """Rows ``[r0, r1)`` of image ``n`` of an NCHW tensor as the matrix
+    ``(channels, pixels)``: a view of a contiguous ``t``, else a copy into
+    ``buffer``."""
+    rows = t[n, :, r0:r1]
+    if buffer is None:
+        return rows.view(t.shape[1], -1)
+    return buffer[:rows.numel()].view(rows.shape).copy_(rows).view(
+        t.shape[1], -1)
 
 
 def _forward_columns(plan: _Plan, xp: Tensor, wrows: Tensor,
@@ -285,8 +292,9 @@ def _forward_columns(plan: _Plan, xp: Tensor, wrows: Tensor,
     buffer = plan.buffer(xp, plan.taps * plan.in_channels)
     for n, r0, r1 in plan.chunks():
         cols = plan.mix(xp, coef, n, r0, r1, plan.chunk(buffer, r0, r1))
-        _matmul_into(_rows(out, n, r0, r1), cols.view(-1, cols[0, 0].numel()),
-                     wrows, bias, plan.taps)
+        _matmul_into(_rows(out, n, r0, r1),
+                     cols.view((r1 - r0) * plan.out_size[1], -1), wrows,
+                     bias, plan.taps)
     return out
 
 
@@ -305,8 +313,8 @@ class _PADConvColumns(torch.autograd.Function):
         ctx.plan = plan
         ctx.has_bias = bias is not None
         ctx.probs_dtype = probs.dtype
-        # The padded input is kept (not re-made); W's (tap, channel) copy is
-        # re-made, its memory then takes the weight gradient.
+        # The padded input is kept; W's (tap, channel) copy is made again in
+        # backward, where its memory then takes the weight gradient.
         ctx.save_for_backward(xp, weight, coef)
         return _forward_columns(plan, xp, wrows, bias_, coef)
 
@@ -335,12 +343,7 @@ class _PADConvColumns(torch.autograd.Function):
         grad_p = (torch.empty(coef.shape, dtype=acc_dtype, device=device)
                   if need_p else None)
         for n, r0, r1 in plan.chunks():
-            grad = _rows(grad_out, n, r0, r1) if grad_buffer is None else \
-                grad_buffer[:plan.out_channels * (r1 - r0) *
-                            plan.out_size[1]].view(
-                    plan.out_channels, r1 - r0,
-                    -1).copy_(grad_out[n, :, r0:r1]).view(
-                        plan.out_channels, -1)
+            grad = _rows(grad_out, n, r0, r1, grad_buffer)
             if need_w:
                 cols = plan.mix(xp, coef, n, r0, r1,
                                 plan.chunk(buffer, r0, r1))
@@ -364,14 +367,15 @@ class _PADConvColumns(torch.autograd.Function):
         if need_x:
             grad_x = grad_x.permute(0, 3, 1, 2).contiguous()
         if need_w:
-            kh, kw = plan.kernel
-            grad_w = grad_w.view(plan.out_channels, kh, kw, -1).permute(
-                0, 3, 1, 2)
-            if (wrows.dtype == grad_w.dtype and wrows.untyped_storage().data_ptr()
-                    != weight.untyped_storage().data_ptr()):
-                grad_w = wrows.view(grad_w.shape).copy_(grad_w)  # W's copy
+            grad_w = grad_w.view(plan.out_channels, *plan.kernel,
+                                 -1).permute(0, 3, 1, 2)
+            if (wrows.dtype == grad_w.dtype
+                    and wrows.untyped_storage().data_ptr() !=
+                    weight.untyped_storage().data_ptr()):
+                grad_w = wrows.view(grad_w.shape).copy_(grad_w)
             else:
-                grad_w = grad_w.to(weight.dtype, memory_format=torch.contiguous_format)
+                grad_w = grad_w.to(weight.dtype,
+                                   memory_format=torch.contiguous_format)
         grad_b = grad_out.sum((0, 2, 3)) if need_b and ctx.has_bias else None
         if need_p:
             grad_p = grad_p.to(ctx.probs_dtype)
@@ -424,17 +428,18 @@ def pad_conv2d_gather(x: Tensor, weight: Tensor, bias: Optional[Tensor],
     # pixel (i, j): (i * sh + a * dh - ph) * w + j * sw + b * dw - pw, or the
     # zero row h * w when that falls outside the image.
     zero_row = h * w
+    itype = torch.int32 if 2 * zero_row < 2**31 else torch.int64
     taps_h = torch.tensor([[a * dh - ph for a in range(kh)]
                            for (ph, _), (dh, _) in zip(plan.paddings,
                                                        plan.dilations)],
-                          dtype=torch.int32, device=device)
+                          dtype=itype, device=device)
     taps_w = torch.tensor([[b * dw - pw for b in range(kw)]
                            for (_, pw), (_, dw) in zip(plan.paddings,
                                                        plan.dilations)],
-                          dtype=torch.int32, device=device)
-    rows_in = torch.arange(ho, dtype=torch.int32, device=device)[
+                          dtype=itype, device=device)
+    rows_in = torch.arange(ho, dtype=itype, device=device)[
         None, :, None] * sh + taps_h[:, None]  # (D, H_out, KH)
-    cols_in = torch.arange(wo, dtype=torch.int32, device=device)[
+    cols_in = torch.arange(wo, dtype=itype, device=device)[
         None, :, None] * sw + taps_w[:, None]  # (D, W_out, KW)
     rows_in = torch.where((rows_in >= 0) & (rows_in < h), rows_in * w,
                           zero_row)

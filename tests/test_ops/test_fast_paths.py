@@ -181,7 +181,8 @@ def test_network_outputs_and_all_gradients_match_reference(
         torch.manual_seed(7)
         x_ = x.clone().requires_grad_()
         out = net(x_)
-        (out * torch.linspace(-1, 1, out.numel()).view_as(out)).sum().backward()
+        weights = torch.linspace(-1, 1, out.numel()).view_as(out)
+        (out * weights).sum().backward()
         grads = {name: p.grad for name, p in net.named_parameters()}
         results.append((out, x_.grad, grads))
     (out, x_grad, grads), (ref, ref_x_grad, ref_grads) = results
