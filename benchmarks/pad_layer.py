@@ -31,7 +31,10 @@ import statistics
 import sys
 import time
 
-if os.environ.get('MALLOC_MMAP_THRESHOLD_') != '65536':
+#: Without ``--default-malloc`` (only for timing), the script runs itself
+#: again with glibc's mmap threshold at 64 KiB.
+if ('--default-malloc' not in sys.argv
+        and os.environ.get('MALLOC_MMAP_THRESHOLD_') != '65536'):
     os.environ['MALLOC_MMAP_THRESHOLD_'] = '65536'
     os.execv(sys.executable, [sys.executable] + sys.argv)
 
@@ -133,9 +136,11 @@ def describe_machine(args) -> str:
     if found:
         model = found.group(1).strip()
     load = ', '.join(f'{v:.1f}' for v in os.getloadavg())
+    malloc = ('default malloc' if args.default_malloc else
+              'MALLOC_MMAP_THRESHOLD_=65536')
     return (f'# {model}, {os.cpu_count()} cores, {torch.get_num_threads()} '
-            f'threads, torch {torch.__version__}, {args.clock} clock, load '
-            f'average at start {load}')
+            f'threads, torch {torch.__version__}, {args.clock} clock, '
+            f'{malloc}, load average at start {load}')
 
 
 def add_timing_arguments(parser: argparse.ArgumentParser) -> None:
@@ -143,9 +148,15 @@ def add_timing_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--threads', type=int, default=None,
                         help="torch threads (default: torch's own choice)")
     parser.add_argument('--clock', choices=sorted(CLOCKS), default='wall')
+    parser.add_argument(
+        '--default-malloc', action='store_true',
+        help="time with glibc's default allocator, which reuses freed "
+        'blocks instead of mapping fresh pages for each one (no memory '
+        'columns then)')
 
 
-def measure(channels: int, size: int, repeats: int, clock) -> dict:
+def measure(channels: int, size: int, repeats: int, clock,
+            with_memory: bool = True) -> dict:
     torch.manual_seed(0)
     variants = build_variants(channels)
     x = torch.randn(2, channels, size, size)
@@ -171,7 +182,7 @@ def measure(channels: int, size: int, repeats: int, clock) -> dict:
     train_t = interleaved_medians({n: train(m) for n, m in variants.items()},
                                   repeats, clock)
     memory = {}
-    for name, module in variants.items():
+    for name, module in variants.items() if with_memory else ():
         step = train(module)
         step()
         memory[name] = min(peak_memory(step) for _ in range(3))
@@ -193,7 +204,8 @@ def main():
     names = None
     for c in args.channels:
         for h in args.sizes:
-            result = measure(c, h, args.repeats, CLOCKS[args.clock])
+            result = measure(c, h, args.repeats, CLOCKS[args.clock],
+                             with_memory=not args.default_malloc)
             if names is None:
                 names = [n for n in result['infer'] if n != 'conv']
                 cols = [f'{kind} {n}/conv'
@@ -201,8 +213,9 @@ def main():
                 print('| C | H | conv infer ms | conv train ms | conv mem MiB'
                       ' | ' + ' | '.join(cols) + ' | PAD shares |')
                 print('|' + '---|' * (6 + len(cols)))
-            base = {k: result[k]['conv'] for k in ('infer', 'train', 'memory')}
-            cells = [f'{result[kind][n] / base[kind]:.2f}'
+            base = {k: result[k].get('conv', float('nan'))
+                    for k in ('infer', 'train', 'memory')}
+            cells = [f'{result[kind].get(n, float("nan")) / base[kind]:.2f}'
                      for kind in ('infer', 'train', 'memory') for n in names]
             shares = '/'.join(f'{s:.2f}' for s in result['shares'])
             print(f'| {c} | {h} | {base["infer"] * 1e3:.1f} | '

@@ -21,7 +21,8 @@ import copy
 import os
 import sys
 
-if os.environ.get('MALLOC_MMAP_THRESHOLD_') != '65536':
+if ('--default-malloc' not in sys.argv
+        and os.environ.get('MALLOC_MMAP_THRESHOLD_') != '65536'):
     os.environ['MALLOC_MMAP_THRESHOLD_'] = '65536'
     os.execv(sys.executable, [sys.executable] + sys.argv)
 

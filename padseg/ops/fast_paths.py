@@ -18,9 +18,9 @@ with one convolution's worth of matrix products:
   ``grad_x = sum_k fold_k(p_k * G)``. No per-candidate output is formed.
 
 The work runs in chunks of output rows of one image, so the column buffers
-stay around a megabyte: a training step needs little more memory than a plain
-convolution, and the few large blocks are allocated once per call (fresh
-pages are costly).
+stay at a few megabytes at most: a training step needs little more memory
+than a plain convolution, and the few large blocks are allocated once per
+call and reused (fresh pages are costly).
 """
 from typing import Iterator, List, Optional, Sequence, Tuple
 
@@ -46,9 +46,11 @@ _CHUNK_PIXELS = 256
 _MIN_GROUP_CHANNELS = 16
 
 
-def fast_paths_apply(weight: Tensor) -> bool:
-    """Whether the paths here are worth it for this weight."""
-    return weight.shape[1] >= _MIN_GROUP_CHANNELS
+def fast_paths_apply(x: Tensor, weight: Tensor) -> bool:
+    """Whether the paths here are worth it: on the CPU, where they were
+    measured (they compute the same on any device), with enough channels per
+    group."""
+    return x.device.type == 'cpu' and weight.shape[1] >= _MIN_GROUP_CHANNELS
 
 
 def _valid_range(offset: int, stride: int, size: int,
@@ -190,31 +192,44 @@ class _Plan:
                 out.addcmul_(cols, weight)
         return out
 
-    def fold_add(self, grad_x: Tensor, gcols: Tensor, coefs: Tensor,
-                 n: int, r0: int, r1: int) -> None:
-        """``grad_x[n] += sum_k fold_k(p_k * G)`` for the chunk's column
-        gradient ``gcols`` (contiguous ``(R, W_out, KH, KW, C)``); ``grad_x``
-        is the unpadded input gradient, contiguous channels-last ``(N, H, W,
-        C)``; ``coefs`` comes from :meth:`coefficients`. Taps that fall
-        outside the input are clipped off."""
+    def folder(self, grad_x: Tensor, gbuffer: Tensor, coef: Tensor):
+        """A function ``(n, r0, r1) -> None`` that adds ``sum_k fold_k(p_k *
+        G)`` of a chunk to ``grad_x[n]``, the unpadded input gradient
+        (contiguous channels-last ``(N, H, W, C)``), for the chunk's column
+        gradient ``G`` at the start of ``gbuffer``. Taps falling outside the
+        input are clipped off. The views into ``G`` and into the chunk's
+        probabilities are the same for every chunk, so they are made once
+        (per clipping) and reused."""
         (h, w), (ho, wo), (sh, sw) = self.in_size, self.out_size, self.stride
-        c, taps = self.in_channels, self.taps
-        x_base = grad_x.storage_offset() + n * h * w * c
-        g_base = gcols.storage_offset() - r0 * wo * taps * c
-        p_base = coefs.storage_offset() + n * coefs.shape[1] * ho * wo
-        for channel, tap, (row, (i0, i1)), (col, (j0, j1)) in self.sources:
-            i0, i1 = max(i0, r0), min(i1, r1)
-            if i0 >= i1 or j0 >= j1:
-                continue
-            size = (i1 - i0, j1 - j0, c)
-            grad_x.as_strided(
-                size, (sh * w * c, sw * c, 1),
-                x_base + ((i0 * sh + row) * w + j0 * sw + col) * c).addcmul_(
-                    gcols.as_strided(size, (wo * taps * c, taps * c, 1),
-                                     g_base + (i0 * wo + j0) * taps * c +
-                                     tap * c),
-                    coefs.as_strided((i1 - i0, j1 - j0, 1), (wo, 1, 1),
-                                     p_base + (channel * ho + i0) * wo + j0))
+        c, taps, rows = self.in_channels, self.taps, self.rows_per_chunk
+        coefs = self.coefficients(coef)
+        chunk_coefs = coefs.new_empty(coefs.shape[1], rows, wo)
+        views = {}
+
+        def fold(n: int, r0: int, r1: int) -> None:
+            chunk_coefs[:, :r1 - r0].copy_(coefs[n, :, r0:r1])
+            base = grad_x.storage_offset() + n * h * w * c
+            for index, (channel, tap, (row, (i0, i1)),
+                        (col, (j0, j1))) in enumerate(self.sources):
+                i0, i1 = max(i0, r0) - r0, min(i1, r1) - r0
+                if i0 >= i1 or j0 >= j1:
+                    continue
+                key = (index, i0, i1)
+                if key not in views:
+                    size = (i1 - i0, j1 - j0)
+                    views[key] = (
+                        gbuffer.as_strided(
+                            size + (c, ), (wo * taps * c, taps * c, 1),
+                            gbuffer.storage_offset() +
+                            ((i0 * wo + j0) * taps + tap) * c),
+                        chunk_coefs[channel, i0:i1, j0:j1, None])
+                grad, weight = views[key]
+                grad_x.as_strided(
+                    grad.shape, (sh * w * c, sw * c, 1),
+                    base + (((r0 + i0) * sh + row) * w + j0 * sw + col) *
+                    c).addcmul_(grad, weight)
+
+        return fold
 
     def weight_rows(self, weight: Tensor) -> Tensor:
         """``W`` as ``(groups, O/groups, K*K*C/groups)``, columns ordered
@@ -337,11 +352,11 @@ class _PADConvColumns(torch.autograd.Function):
         gbuffer = plan.buffer(xp, width) if need_x or need_p else None
         grad_x = (xp.new_zeros(plan.batch, *plan.in_size, plan.in_channels)
                   if need_x else None)
-        coefs = plan.coefficients(coef) if need_x else None
         grad_w = (torch.zeros(wrows.shape, dtype=acc_dtype, device=device)
                   if need_w else None)
         grad_p = (torch.empty(coef.shape, dtype=acc_dtype, device=device)
                   if need_p else None)
+        fold = plan.folder(grad_x, gbuffer, coef) if need_x else None
         for n, r0, r1 in plan.chunks():
             grad = _rows(grad_out, n, r0, r1, grad_buffer)
             if need_w:
@@ -362,8 +377,8 @@ class _PADConvColumns(torch.autograd.Function):
                     torch.sum(prod.view(r1 - r0, -1, width), -1,
                               dtype=acc_dtype, out=grad_p[n, k, r0:r1])
             if need_x:
-                plan.fold_add(grad_x, gcols, coefs, n, r0, r1)
-        del buffer, gbuffer, grad_buffer
+                fold(n, r0, r1)
+        del buffer, gbuffer, grad_buffer, fold
         if need_x:
             grad_x = grad_x.permute(0, 3, 1, 2).contiguous()
         if need_w:
@@ -401,7 +416,9 @@ def one_hot_candidates(probs: Tensor) -> Optional[Tensor]:
     """The candidate of each pixel, ``(N, H_out, W_out)``, when ``probs`` is
     exactly one-hot (argmax evaluation); None otherwise."""
     top, index = probs.max(dim=1)
-    if bool((top == 1).all()) and bool((probs.sum(dim=1) == 1).all()):
+    # A 1 per pixel and non-negative values that sum to 1: zeros elsewhere.
+    if (bool((top == 1).all()) and bool((probs >= 0).all())
+            and bool((probs.sum(dim=1) == 1).all())):
         return index
     return None
 

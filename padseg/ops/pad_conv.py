@@ -121,10 +121,11 @@ def pad_conv2d(x: Tensor, weight: Tensor, bias: Optional[Tensor],
     * anything else (training, soft evaluation): the candidates mixed in the
       im2col columns, one matrix product, gradients by the adjoint
       (:mod:`padseg.ops.fast_paths`);
-    * ONNX export, tracing, compilation, and convolutions with few channels
-      per group (depthwise), where a matrix product gains nothing over
-      PyTorch's own kernels: the reference, without the candidates that no
-      pixel uses when ``probs`` is one-hot and needs no gradient.
+    * ONNX export, tracing, compilation, convolutions with few channels per
+      group (depthwise), where a matrix product gains nothing over PyTorch's
+      own kernels, and devices other than the CPU (not measured there): the
+      reference, without the candidates that no pixel uses when ``probs`` is
+      one-hot and needs no gradient.
     """
     if _exporting() or probs.shape[1] == 1:
         return pad_conv2d_reference(x, weight, bias, probs, stride, paddings,
@@ -137,7 +138,7 @@ def pad_conv2d(x: Tensor, weight: Tensor, bias: Optional[Tensor],
         if len(used) == 1:
             return F.conv2d(x, weight, bias, stride, paddings[used[0]],
                             dilations[used[0]], groups)
-    if not fast_paths_apply(weight):
+    if not fast_paths_apply(x, weight):
         if index is not None:
             probs, paddings, dilations = (probs[:, used],
                                           [paddings[k] for k in used],

@@ -78,6 +78,21 @@ def test_columns_path_matches_reference(geometry, chunking):
         torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.parametrize('wanted', ['x', 'weight', 'bias', 'probs',
+                                    'weight+probs'])
+def test_columns_path_gives_only_the_gradients_asked_for(wanted):
+    x, weight, bias, probs, rest = geometry_args(GEOMETRIES[1],
+                                                 torch.float32, 2)
+    tensors = dict(x=x, weight=weight, bias=bias, probs=probs)
+    inputs = [tensors[name].requires_grad_() for name in wanted.split('+')]
+    out = fast_paths.pad_conv2d_columns(x, weight, bias, probs, *rest)
+    ref = pad_conv2d_reference(x, weight, bias, probs, *rest)
+    grad = torch.randn_like(ref)
+    for got, expected in zip(torch.autograd.grad(out, inputs, grad),
+                             torch.autograd.grad(ref, inputs, grad)):
+        torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-5)
+
+
 @pytest.mark.parametrize('geometry', GEOMETRIES)
 def test_gather_path_matches_reference(geometry, chunking):
     x, weight, bias, probs, rest = geometry_args(geometry, torch.float32, 2)
@@ -86,6 +101,9 @@ def test_gather_path_matches_reference(geometry, chunking):
     index = fast_paths.one_hot_candidates(one_hot)
     torch.testing.assert_close(index, probs.argmax(1))
     assert fast_paths.one_hot_candidates(probs) is None
+    not_one_hot = one_hot.clone()
+    not_one_hot[0, :, 0, 0] = torch.tensor([1.0, 0.5, -0.5][:len(one_hot[0])])
+    assert fast_paths.one_hot_candidates(not_one_hot) is None
     out = fast_paths.pad_conv2d_gather(x, weight, bias, index, *rest)
     ref = pad_conv2d_reference(x, weight, bias, one_hot, *rest)
     torch.testing.assert_close(out, ref)
@@ -106,6 +124,14 @@ def test_dispatcher_never_runs_the_reference_outside_export(monkeypatch):
         layer(x).sum().backward()
         with torch.no_grad():
             layer(x)
+
+
+def test_fast_paths_apply_to_dense_cpu_convolutions_only():
+    x = torch.empty(1, 16, 4, 4)
+    assert fast_paths.fast_paths_apply(x, torch.empty(8, 16, 3, 3))
+    assert not fast_paths.fast_paths_apply(x, torch.empty(16, 1, 3, 3))
+    assert not fast_paths.fast_paths_apply(x.to('meta'),
+                                           torch.empty(8, 16, 3, 3))
 
 
 def test_one_candidate_everywhere_is_the_plain_convolution():
