@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import torch
 from mmengine.registry import DefaultScope
+from mmengine.visualization import Visualizer
 
 import padseg  # noqa: F401  (registers PAD, hooks, backbones, heads)
 
@@ -17,6 +18,25 @@ def _restore_default_scope():
     saved = dict(DefaultScope._instance_dict)
     yield
     DefaultScope._instance_dict = saved
+
+
+@pytest.fixture(autouse=True)
+def _forget_visualizers():
+    """A Runner reuses an existing visualizer of the same name (every config
+    names it 'visualizer'), with the save directory of the test or fixture
+    that made it: each test starts without any, so its Runners write to their
+    own work directories, and the earlier ones are put back after it."""
+    classes, todo = [], [Visualizer]
+    while todo:  # each subclass keeps its own instances
+        classes.append(todo.pop())
+        todo.extend(classes[-1].__subclasses__())
+    saved = {cls: dict(cls._instance_dict) for cls in classes}
+    for cls in classes:
+        cls._instance_dict.clear()
+    yield
+    for cls, instances in saved.items():
+        cls._instance_dict.clear()
+        cls._instance_dict.update(instances)
 
 
 @pytest.fixture(autouse=True)

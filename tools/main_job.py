@@ -21,8 +21,8 @@ REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, REPO)
 
 CONFIGS = {
-    'regular': 'configs/digits/deeplabv3plus_r18w16-os8_1xb8-600_digits-96x96.py',
-    'PAD': 'configs/digits/deeplabv3plus_pad-r18w16-os8_1xb8-600_digits-96x96.py',
+    'regular': 'configs/digits/deeplabv3plus_r18w16-os8_1xb8-1k_digits-96x96.py',
+    'PAD': 'configs/digits/deeplabv3plus_pad-r18w16-os8_1xb8-1k_digits-96x96.py',
 }
 
 
@@ -45,7 +45,7 @@ def main():
     parser.add_argument('--data-root', default='data/digits_voc')
     parser.add_argument('--num-train', type=int, default=400)
     parser.add_argument('--num-val', type=int, default=100)
-    parser.add_argument('--max-iters', type=int, default=600)
+    parser.add_argument('--max-iters', type=int, default=1000)
     args = parser.parse_args()
 
     from padseg.datasets import make_digits_voc

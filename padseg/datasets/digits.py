@@ -2,8 +2,9 @@
 
 Handwritten digits from scikit-learn's bundled UCI digits (``load_digits``:
 1797 images of 8x8 px, shipped with scikit-learn, nothing is downloaded) are
-upscaled by a factor of about 2 to 12 (16 to 96 px) and pasted on colour
-textures (smooth noise, stripes, gradients). Objects of one class thus appear
+upscaled by a factor of about 2 to 12 (16 to 96 px) and pasted on dim colour
+textures (smooth noise, stripes, gradients), in a light colour (a dark one
+where they cover a light digit). Objects of one class thus appear
 at very different scales, which is what PAD's pixel-wise dilation is about,
 and a model trains on it in minutes on a CPU.
 
@@ -61,6 +62,10 @@ IGNORE_INDEX = 255
 # and the lower end of the rim that ``ignore_edges`` marks as 255.
 MASK_THRESHOLD = 0.5
 EDGE_THRESHOLD = 0.25
+# Background textures are dimmed into [BACKGROUND_LOW, BACKGROUND_LOW +
+# BACKGROUND_SPAN].
+BACKGROUND_LOW = 0.15
+BACKGROUND_SPAN = 0.3
 # Every VAL_EVERY-th scikit-learn sample is a val digit, the others train.
 VAL_EVERY = 5
 _SCENE_OPTIONS = ('scale_range', 'digits_per_image', 'partial_prob',
@@ -193,7 +198,12 @@ def _texture(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
         first, second = rng.uniform(0.0, 1.0, size=(2, 3))
         image = first * (1.0 - mix) + second * mix
     image = image + rng.normal(0.0, 0.03, size=image.shape)
-    return np.clip(image, 0.0, 1.0).astype(np.float32)
+    # Dimmed into [0.15, 0.45]: the texture stays visible, but the digits
+    # (light ones, see _blend) stand out by contrast, not by chance. At full
+    # contrast a CPU-sized network trained for minutes did not learn which
+    # digit is which (docs/main_job.md).
+    image = BACKGROUND_LOW + BACKGROUND_SPAN * np.clip(image, 0.0, 1.0)
+    return image.astype(np.float32)
 
 
 def _blend(image: np.ndarray, glyph: np.ndarray, top: int, left: int,

@@ -10,7 +10,7 @@ HERE = osp.dirname(osp.abspath(__file__))
 REPO = osp.dirname(osp.dirname(HERE))
 PAD_DEEPLAB = osp.join(
     REPO, 'configs', 'digits',
-    'deeplabv3plus_pad-r18w16-os8_1xb8-600_digits-96x96.py')
+    'deeplabv3plus_pad-r18w16-os8_1xb8-1k_digits-96x96.py')
 
 
 def pad_deeplab_config(path: str, data_root: str, max_iters: int,

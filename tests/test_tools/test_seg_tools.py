@@ -11,7 +11,7 @@ from .utils import (REPO, read_metrics, run_tool, short_schedule,
                     tiny_voc_data, write_config)
 
 PAD_DEEPLAB = osp.join(
-    REPO, 'configs/digits/deeplabv3plus_pad-r18w16-os8_1xb8-600_digits-96x96.py')
+    REPO, 'configs/digits/deeplabv3plus_pad-r18w16-os8_1xb8-1k_digits-96x96.py')
 PAD_FCN8S = osp.join(
     REPO, 'configs/fcn_vgg/fcn8s_pad-vgg16_1xb1-300k_voc12aug-500x500.py')
 

@@ -5,10 +5,11 @@
 # its class names for the 11 digit classes).
 dataset_type = 'DigitsVOCDataset'  # PascalVOCDataset with the 11 digit classes
 data_root = 'data/digits_voc/VOC2012'
+# No RandomFlip: digits are not mirror-symmetric (a mirrored 2 or 7 is not a
+# digit), so flipping would only make the classes harder to tell apart.
 train_pipeline = [
     dict(type='SafeLoadImageFromFile'),
     dict(type='SafeLoadAnnotations'),
-    dict(type='RandomFlip', prob=0.5),
     dict(type='PackSegInputs')
 ]
 test_pipeline = [
@@ -16,13 +17,15 @@ test_pipeline = [
     dict(type='SafeLoadAnnotations'),
     dict(type='PackSegInputs')
 ]
+# Test-time augmentation over scales (no flips, as above).
+img_ratios = [0.75, 1.0, 1.25]
 tta_pipeline = [
     dict(type='SafeLoadImageFromFile'),
     dict(
         type='TestTimeAug',
         transforms=[[
-            dict(type='RandomFlip', prob=0., direction='horizontal'),
-            dict(type='RandomFlip', prob=1., direction='horizontal')
+            dict(type='Resize', scale_factor=r, keep_ratio=True)
+            for r in img_ratios
         ], [dict(type='SafeLoadAnnotations')], [dict(type='PackSegInputs')]])
 ]
 train_dataloader = dict(
