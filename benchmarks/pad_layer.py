@@ -16,30 +16,29 @@ candidate is selected by a real share of the pixels (printed); a fresh layer
 would pick the base dilation everywhere and cost a plain conv. All variants
 share the conv's weight.
 
-Peak memory is the rise of the process's peak resident set (VmHWM, reset
-through /proc/self/clear_refs) over one training step, with glibc told to
-mmap every block of 64 KiB or more so freed tensors leave the resident set.
+Times are taken with the default allocator. Peak memory is measured in a
+child process (the script itself with ``--memory-only``) where glibc is told
+to mmap every block of 64 KiB or more, so freed tensors leave the resident
+set: it is the rise of the peak resident set (VmHWM, reset through
+/proc/self/clear_refs) over one training step. That setting makes every large
+allocation map fresh pages, which would distort the times, hence two
+processes.
 
     python benchmarks/pad_layer.py [--repeats 7] [--channels 128 256 512]
-        [--sizes 32 64] [--threads N] [--clock {wall,cpu}]
+        [--sizes 32 64] [--threads N] [--clock {wall,cpu}] [--no-memory]
 """
 import argparse
+import json
 import os
 import platform
 import re
 import statistics
+import subprocess
 import sys
 import time
 
-#: Without ``--default-malloc`` (only for timing), the script runs itself
-#: again with glibc's mmap threshold at 64 KiB.
-if ('--default-malloc' not in sys.argv
-        and os.environ.get('MALLOC_MMAP_THRESHOLD_') != '65536'):
-    os.environ['MALLOC_MMAP_THRESHOLD_'] = '65536'
-    os.execv(sys.executable, [sys.executable] + sys.argv)
-
-import torch  # noqa: E402
-from torch import nn  # noqa: E402
+import torch
+from torch import nn
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from padseg.ops import PADConv2d, dilation_probabilities  # noqa: E402
@@ -136,11 +135,9 @@ def describe_machine(args) -> str:
     if found:
         model = found.group(1).strip()
     load = ', '.join(f'{v:.1f}' for v in os.getloadavg())
-    malloc = ('default malloc' if args.default_malloc else
-              'MALLOC_MMAP_THRESHOLD_=65536')
     return (f'# {model}, {os.cpu_count()} cores, {torch.get_num_threads()} '
             f'threads, torch {torch.__version__}, {args.clock} clock, '
-            f'{malloc}, load average at start {load}')
+            f'load average at start {load}')
 
 
 def add_timing_arguments(parser: argparse.ArgumentParser) -> None:
@@ -148,19 +145,27 @@ def add_timing_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--threads', type=int, default=None,
                         help="torch threads (default: torch's own choice)")
     parser.add_argument('--clock', choices=sorted(CLOCKS), default='wall')
-    parser.add_argument(
-        '--default-malloc', action='store_true',
-        help="time with glibc's default allocator, which reuses freed "
-        'blocks instead of mapping fresh pages for each one (no memory '
-        'columns then)')
 
 
-def measure(channels: int, size: int, repeats: int, clock,
-            with_memory: bool = True) -> dict:
+def _train_step(module, x_grad):
+    def run():
+        module.train()
+        module(x_grad).sum().backward()
+        module.zero_grad(set_to_none=True)
+        x_grad.grad = None
+    return run
+
+
+def _inputs(channels: int, size: int):
     torch.manual_seed(0)
     variants = build_variants(channels)
     x = torch.randn(2, channels, size, size)
-    x_grad = x.clone().requires_grad_()
+    return variants, x, x.clone().requires_grad_()
+
+
+def measure_times(channels: int, size: int, repeats: int, clock) -> dict:
+    """Inference and training-step medians of every variant, interleaved."""
+    variants, x, x_grad = _inputs(channels, size)
 
     def infer(module):
         def run():
@@ -169,25 +174,39 @@ def measure(channels: int, size: int, repeats: int, clock,
                 module(x)
         return run
 
-    def train(module):
-        def run():
-            module.train()
-            module(x_grad).sum().backward()
-            module.zero_grad(set_to_none=True)
-            x_grad.grad = None
-        return run
-
     infer_t = interleaved_medians({n: infer(m) for n, m in variants.items()},
                                   repeats, clock)
-    train_t = interleaved_medians({n: train(m) for n, m in variants.items()},
-                                  repeats, clock)
+    train_t = interleaved_medians(
+        {n: _train_step(m, x_grad) for n, m in variants.items()}, repeats,
+        clock)
+    return dict(infer=infer_t, train=train_t,
+                shares=candidate_shares(variants['PAD'], x))
+
+
+def measure_memory(channels: int, size: int) -> dict:
+    """Peak training-step memory of every variant (bytes); needs
+    ``MALLOC_MMAP_THRESHOLD_=65536`` (see the module docstring)."""
+    variants, _, x_grad = _inputs(channels, size)
     memory = {}
-    for name, module in variants.items() if with_memory else ():
-        step = train(module)
+    for name, module in variants.items():
+        step = _train_step(module, x_grad)
         step()
         memory[name] = min(peak_memory(step) for _ in range(3))
-    return dict(infer=infer_t, train=train_t, memory=memory,
-                shares=candidate_shares(variants['PAD'], x))
+    return memory
+
+
+def memory_in_child(channels, sizes, threads) -> dict:
+    """:func:`measure_memory` of every shape, run in a child process with
+    the mmap threshold set: ``{(C, H): {variant: bytes}}``."""
+    cmd = [sys.executable, os.path.abspath(__file__), '--memory-only',
+           '--channels', *map(str, channels), '--sizes', *map(str, sizes)]
+    if threads:
+        cmd += ['--threads', str(threads)]
+    env = dict(os.environ, MALLOC_MMAP_THRESHOLD_='65536')
+    out = subprocess.run(cmd, env=env, check=True, capture_output=True,
+                         text=True).stdout
+    return {(row['C'], row['H']): row['memory']
+            for row in map(json.loads, out.splitlines())}
 
 
 def main():
@@ -196,16 +215,30 @@ def main():
     parser.add_argument('--channels', type=int, nargs='+',
                         default=[128, 256, 512])
     parser.add_argument('--sizes', type=int, nargs='+', default=[32, 64])
+    parser.add_argument('--no-memory', action='store_true',
+                        help='times only (no memory columns)')
+    parser.add_argument('--memory-only', action='store_true',
+                        help=argparse.SUPPRESS)  # the child process
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.memory_only:
+        if os.environ.get('MALLOC_MMAP_THRESHOLD_') != '65536':
+            raise SystemExit('--memory-only needs MALLOC_MMAP_THRESHOLD_=65536')
+        for c in args.channels:
+            for h in args.sizes:
+                print(json.dumps(dict(C=c, H=h, memory=measure_memory(c, h))),
+                      flush=True)
+        return
 
     print(describe_machine(args))
+    memory = ({} if args.no_memory else memory_in_child(
+        args.channels, args.sizes, args.threads))
     names = None
     for c in args.channels:
         for h in args.sizes:
-            result = measure(c, h, args.repeats, CLOCKS[args.clock],
-                             with_memory=not args.default_malloc)
+            result = measure_times(c, h, args.repeats, CLOCKS[args.clock])
+            result['memory'] = memory.get((c, h), {})
             if names is None:
                 names = [n for n in result['infer'] if n != 'conv']
                 cols = [f'{kind} {n}/conv'

@@ -21,14 +21,9 @@ import copy
 import os
 import sys
 
-if ('--default-malloc' not in sys.argv
-        and os.environ.get('MALLOC_MMAP_THRESHOLD_') != '65536'):
-    os.environ['MALLOC_MMAP_THRESHOLD_'] = '65536'
-    os.execv(sys.executable, [sys.executable] + sys.argv)
-
-import torch  # noqa: E402
-from mmengine.config import Config  # noqa: E402
-from mmengine.structures import PixelData  # noqa: E402
+import torch
+from mmengine.config import Config
+from mmengine.structures import PixelData
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
