@@ -159,3 +159,21 @@ def test_model_zoo_lists_every_paper_config():
     assert all((CONFIG_ROOT / path).is_file() for path in listed)
     assert {p for p in listed if not p.startswith('_base_/')
             } == set(PAPER_CONFIGS)
+
+
+@pytest.mark.parametrize(
+    'name', ['deeplabv3plus_r18w16-os8', 'deeplabv3plus_pad-r18w16-os8'])
+def test_digits_classifier_starts_at_kaiming_uniform_scale(name):
+    """The main job's models learn which digit is which only when
+    ``conv_seg`` does not start at mmseg's N(0, 0.01) (docs/main_job.md):
+    after ``init_weights`` its weights span Kaiming-uniform's
+    [-1/sqrt(fan_in), 1/sqrt(fan_in)]."""
+    DefaultScope.get_instance('test_digits_init', scope_name='mmseg')
+    cfg = Config.fromfile(
+        str(CONFIG_ROOT / 'digits' / f'{name}_1xb8-1k_digits-96x96.py'))
+    model = MODELS.build(cfg.model)
+    model.init_weights()
+    weight = model.decode_head.conv_seg.weight
+    bound = weight[0].numel()**-0.5
+    assert weight.abs().max() <= bound
+    assert weight.std() > 0.5 * bound / 3**0.5  # N(0, 0.01) is far below
