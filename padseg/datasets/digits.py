@@ -63,7 +63,7 @@ IGNORE_INDEX = 255
 MASK_THRESHOLD = 0.5
 EDGE_THRESHOLD = 0.25
 # Background textures are dimmed into [BACKGROUND_LOW, BACKGROUND_LOW +
-# BACKGROUND_SPAN].
+# BACKGROUND_SPAN] (see _texture).
 BACKGROUND_LOW = 0.15
 BACKGROUND_SPAN = 0.3
 # Every VAL_EVERY-th scikit-learn sample is a val digit, the others train.
@@ -198,7 +198,7 @@ def _texture(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
         first, second = rng.uniform(0.0, 1.0, size=(2, 3))
         image = first * (1.0 - mix) + second * mix
     image = image + rng.normal(0.0, 0.03, size=image.shape)
-    # Dimmed into [0.15, 0.45]: the texture stays visible, but the digits
+    # Dimmed (BACKGROUND_LOW/SPAN): the texture stays visible, but the digits
     # (light ones, see _blend) stand out by contrast, not by chance. At full
     # contrast a CPU-sized network trained for minutes did not learn which
     # digit is which (docs/main_job.md).
