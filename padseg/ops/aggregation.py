@@ -31,7 +31,6 @@ the constructor ``(in_channels, num_candidates, base_index, act_cfg)``, a
 from typing import Optional, Union
 
 import torch
-import torch.nn.functional as F
 from mmcv.cnn import build_activation_layer
 from mmengine.registry import MODELS
 from torch import Tensor, nn
@@ -47,8 +46,15 @@ BASE_PRIOR_BIAS = 3.0
 
 
 def conv1x1(x: Tensor, weight: Tensor, bias: Optional[Tensor] = None) -> Tensor:
-    """1x1 convolution with a ``(out, in)`` weight matrix."""
-    return F.conv2d(x, weight[:, :, None, None], bias)
+    """1x1 convolution with a ``(out, in)`` weight matrix, as one matrix
+    product per image: with the few output channels of a prior that is
+    several times faster on the CPU than ``F.conv2d`` (oneDNN), whose
+    threads gain nothing on so little work."""
+    n, c, h, w = x.shape
+    out = torch.bmm(weight.expand(n, *weight.shape), x.reshape(n, c, h * w))
+    if bias is not None:  # not baddbmm: MMEngine's FLOP counter skips it
+        out = out + bias[:, None]
+    return out.view(n, -1, h, w)
 
 
 class MarkovAggregation(nn.Module):

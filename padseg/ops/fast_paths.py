@@ -15,14 +15,18 @@ with one convolution's worth of matrix products:
 * backward, with the mixed columns ``M = sum_k p_k * U_k`` recomputed rather
   than saved and ``G = grad_out^T W`` (the columns' gradient):
   ``grad_W = grad_out M``, ``grad_p_k = sum_{tap, channel} G * U_k`` and
-  ``grad_x = sum_k fold_k(p_k * G)``. No per-candidate output is formed.
+  ``grad_x = sum_k fold_k(p_k * G)``, each fold one ``index_add_`` of the
+  weighted columns into the input's channels-last rows. No per-candidate
+  output is formed.
 
 The work runs in chunks of output rows of one image, so the column buffers
 stay at a few megabytes at most: a training step needs little more memory
 than a plain convolution, and the few large blocks are allocated once per
-call and reused (fresh pages are costly).
+call and reused (fresh pages are costly). The chunks of the gather path
+(evaluation, no autograd) have that size whatever the input's.
 """
-from typing import Iterator, List, Optional, Sequence, Tuple
+import functools
+from typing import Iterator, Optional, Sequence, Tuple
 
 import torch
 from torch import Tensor
@@ -35,8 +39,8 @@ __all__ = [
 
 Pair = Tuple[int, int]
 
-#: A chunk's column buffer holds at most this many bytes (and at most as
-#: much as the input) ...
+#: A chunk's column buffer holds at most this many bytes (and, with
+#: autograd, at most as much as the input) ...
 _CHUNK_BYTES = 1 << 21
 #: ... unless that is fewer output pixels than this, which a matrix product
 #: needs to run at full speed.
@@ -53,32 +57,26 @@ def fast_paths_apply(x: Tensor, weight: Tensor) -> bool:
     return x.device.type == 'cpu' and weight.shape[1] >= _MIN_GROUP_CHANNELS
 
 
-def _valid_range(offset: int, stride: int, size: int,
-                 count: int) -> Tuple[int, int]:
-    """Output positions ``[first, end)`` among ``count`` whose input position
-    ``i * stride + offset`` lies inside ``[0, size)``."""
-    first = max(0, -(offset // stride))
-    end = min(count, (size - 1 - offset) // stride + 1)
-    return first, max(first, end)
-
-
 class _Plan:
     """Geometry shared by the paths.
 
     Candidate ``k`` reads tap ``(a, b)`` of output pixel ``(i, j)`` at input
     position ``(i * sh + a * dh_k - ph_k, j * sw + b * dw_k - pw_k)``. The
     padded input (:meth:`pad`) moves it by ``(top, left)``, the largest
-    candidate padding.
+    candidate padding. ``budget``: bytes of a chunk's column buffer
+    (default: ``_CHUNK_BYTES``, or the input's size if smaller).
     """
 
     def __init__(self, x: Tensor, weight: Tensor, out_size: Pair,
                  stride: Pair, paddings: Sequence[Pair],
-                 dilations: Sequence[Pair], groups: int) -> None:
+                 dilations: Sequence[Pair], groups: int,
+                 budget: Optional[int] = None) -> None:
         n, c, h, w = x.shape
         o, _, kh, kw = weight.shape
         ho, wo = out_size
         self.batch, self.in_channels, self.out_channels = n, c, o
         self.in_size, self.out_size = (h, w), (ho, wo)
+        self.device = x.device
         self.kernel, self.taps = (kh, kw), kh * kw
         self.stride, self.groups = tuple(stride), groups
         self.dilations = [tuple(d) for d in dilations]
@@ -91,49 +89,20 @@ class _Plan:
                       for (_, pw), (_, dw) in zip(paddings, dilations))
         self.padded = (self.top + max(reach_h + 1, h),
                        self.left + max(reach_w + 1, w))
-        budget = min(_CHUNK_BYTES, x.numel() * x.element_size())
+        if budget is None:
+            budget = min(_CHUNK_BYTES, x.numel() * x.element_size())
         pixels = max(_CHUNK_PIXELS,
                      budget // (self.taps * c * x.element_size()))
-        self.rows_per_chunk = max(1, min(ho, -(-pixels // wo)))
-        self.sources = self._sources()
+        rows = max(1, min(ho, -(-pixels // wo)))
+        # As many chunks as that needs, of balanced heights.
+        self.rows_per_chunk = -(-ho // -(-ho // rows))
 
-    def _sources(self) -> list:
-        """``(coefficient, tap, rows, cols)`` for each tap and each input
-        position it reads. Candidates reading the same position (all of them
-        at the centre tap) share one source whose coefficient is the sum of
-        their probabilities: ``coefficient`` indexes the channels of
-        :meth:`coefficients`. ``rows``/``cols``: the input row/column read
-        from output row/column 0 and the output range that reads inside the
-        input."""
-        (h, w), (ho, wo), (sh, sw) = self.in_size, self.out_size, self.stride
-        self.shared = []  # candidate groups whose probabilities are summed
-        sources = []
-        for a in range(self.kernel[0]):
-            for b in range(self.kernel[1]):
-                positions = {}
-                for k, ((ph, pw), (dh, dw)) in enumerate(
-                        zip(self.paddings, self.dilations)):
-                    positions.setdefault((a * dh - ph, b * dw - pw),
-                                         []).append(k)
-                for (row, col), ks in positions.items():
-                    if len(ks) == 1:
-                        channel = ks[0]
-                    else:
-                        if ks not in self.shared:
-                            self.shared.append(ks)
-                        channel = len(self.dilations) + self.shared.index(ks)
-                    sources.append((channel, a * self.kernel[1] + b,
-                                    (row, _valid_range(row, sh, h, ho)),
-                                    (col, _valid_range(col, sw, w, wo))))
-        return sources
-
-    def coefficients(self, coef: Tensor) -> Tensor:
-        """``probs`` followed by the sums that shared sources use,
-        ``(N, D + shared, H_out, W_out)``, contiguous."""
-        if not self.shared:
-            return coef.contiguous()
-        return torch.cat([coef] + [coef[:, ks].sum(1, keepdim=True)
-                                   for ks in self.shared], dim=1)
+    def table(self) -> Tensor:
+        """See :func:`_gather_table`: the input row that each candidate's
+        taps read for each output pixel, ``(D, H_out, W_out, KH*KW)``."""
+        return _gather_table(self.in_size, self.out_size, self.stride,
+                             self.kernel, tuple(self.paddings),
+                             tuple(self.dilations), self.device)
 
     def chunks(self) -> Iterator[Tuple[int, int, int]]:
         """``(image, first row, end row)`` of each chunk of the output."""
@@ -192,45 +161,6 @@ class _Plan:
                 out.addcmul_(cols, weight)
         return out
 
-    def folder(self, grad_x: Tensor, gbuffer: Tensor, coef: Tensor):
-        """A function ``(n, r0, r1) -> None`` that adds ``sum_k fold_k(p_k *
-        G)`` of a chunk to ``grad_x[n]``, the unpadded input gradient
-        (contiguous channels-last ``(N, H, W, C)``), for the chunk's column
-        gradient ``G`` at the start of ``gbuffer``. Taps falling outside the
-        input are clipped off. The views into ``G`` and into the chunk's
-        probabilities are the same for every chunk, so they are made once
-        (per clipping) and reused."""
-        (h, w), (ho, wo), (sh, sw) = self.in_size, self.out_size, self.stride
-        c, taps, rows = self.in_channels, self.taps, self.rows_per_chunk
-        coefs = self.coefficients(coef)
-        chunk_coefs = coefs.new_empty(coefs.shape[1], rows, wo)
-        views = {}
-
-        def fold(n: int, r0: int, r1: int) -> None:
-            chunk_coefs[:, :r1 - r0].copy_(coefs[n, :, r0:r1])
-            base = grad_x.storage_offset() + n * h * w * c
-            for index, (channel, tap, (row, (i0, i1)),
-                        (col, (j0, j1))) in enumerate(self.sources):
-                i0, i1 = max(i0, r0) - r0, min(i1, r1) - r0
-                if i0 >= i1 or j0 >= j1:
-                    continue
-                key = (index, i0, i1)
-                if key not in views:
-                    size = (i1 - i0, j1 - j0)
-                    views[key] = (
-                        gbuffer.as_strided(
-                            size + (c, ), (wo * taps * c, taps * c, 1),
-                            gbuffer.storage_offset() +
-                            ((i0 * wo + j0) * taps + tap) * c),
-                        chunk_coefs[channel, i0:i1, j0:j1, None])
-                grad, weight = views[key]
-                grad_x.as_strided(
-                    grad.shape, (sh * w * c, sw * c, 1),
-                    base + (((r0 + i0) * sh + row) * w + j0 * sw + col) *
-                    c).addcmul_(grad, weight)
-
-        return fold
-
     def weight_rows(self, weight: Tensor) -> Tensor:
         """``W`` as ``(groups, O/groups, K*K*C/groups)``, columns ordered
         (tap, channel) like the column matrix (a view for a channels-last
@@ -248,14 +178,20 @@ def _group_columns(cols: Tensor, taps: int, groups: int) -> Tensor:
 
 
 def _matmul_into(out: Tensor, cols: Tensor, wrows: Tensor,
-                 bias: Optional[Tensor], taps: int) -> None:
-    """``out (O, P) = W cols^T (+ b)`` for columns ``(P, T*C)``."""
+                 bias: Optional[Tensor], taps: int, scratch: Tensor) -> None:
+    """``out (O, P) = W cols^T (+ b)`` for columns ``(P, T*C)``.
+
+    Without groups the product is taken as ``cols W^T`` into ``scratch``
+    (room for ``P * O`` values) and transposed into ``out``: MKL's matrix
+    product runs faster in that orientation at these shapes."""
     g = wrows.shape[0]
     if g == 1:
+        res = scratch[:out.numel()].view(out.shape[::-1])
         if bias is None:
-            torch.mm(wrows[0], cols.t(), out=out)
+            torch.mm(cols, wrows[0].t(), out=res)
         else:
-            torch.addmm(bias[:, None], wrows[0], cols.t(), out=out)
+            torch.addmm(bias, cols, wrows[0].t(), out=res)
+        out.copy_(res.t())
         return
     res = torch.bmm(wrows, _group_columns(cols, taps, g).transpose(1, 2))
     res = res.view(out.shape)
@@ -305,11 +241,12 @@ def _forward_columns(plan: _Plan, xp: Tensor, wrows: Tensor,
                      bias: Optional[Tensor], coef: Tensor) -> Tensor:
     out = xp.new_empty(plan.batch, plan.out_channels, *plan.out_size)
     buffer = plan.buffer(xp, plan.taps * plan.in_channels)
+    scratch = plan.buffer(xp, plan.out_channels)
     for n, r0, r1 in plan.chunks():
         cols = plan.mix(xp, coef, n, r0, r1, plan.chunk(buffer, r0, r1))
         _matmul_into(_rows(out, n, r0, r1),
                      cols.view((r1 - r0) * plan.out_size[1], -1), wrows,
-                     bias, plan.taps)
+                     bias, plan.taps, scratch)
     return out
 
 
@@ -348,15 +285,18 @@ class _PADConvColumns(torch.autograd.Function):
         grad_buffer = (None if grad_out.is_contiguous() else
                        plan.buffer(xp, plan.out_channels))
         width = plan.taps * plan.in_channels
-        buffer = plan.buffer(xp, width) if need_w or need_p else None
+        buffer = (plan.buffer(xp, width) if need_w or need_x or need_p else
+                  None)
         gbuffer = plan.buffer(xp, width) if need_x or need_p else None
-        grad_x = (xp.new_zeros(plan.batch, *plan.in_size, plan.in_channels)
-                  if need_x else None)
+        if need_x:  # channels-last rows of each image and a row that
+            # collects what taps outside the image would add (dropped)
+            (h, w), c = plan.in_size, plan.in_channels
+            grad_rows = xp.new_zeros(plan.batch, h * w + 1, c)
+            table = plan.table()
         grad_w = (torch.zeros(wrows.shape, dtype=acc_dtype, device=device)
                   if need_w else None)
         grad_p = (torch.empty(coef.shape, dtype=acc_dtype, device=device)
                   if need_p else None)
-        fold = plan.folder(grad_x, gbuffer, coef) if need_x else None
         for n, r0, r1 in plan.chunks():
             grad = _rows(grad_out, n, r0, r1, grad_buffer)
             if need_w:
@@ -376,11 +316,18 @@ class _PADConvColumns(torch.autograd.Function):
                               out=prod)
                     torch.sum(prod.view(r1 - r0, -1, width), -1,
                               dtype=acc_dtype, out=grad_p[n, k, r0:r1])
-            if need_x:
-                fold(n, r0, r1)
-        del buffer, gbuffer, grad_buffer, fold
+            if need_x:  # grad_x += fold_k(p_k * G) for each candidate k
+                part = plan.chunk(buffer, r0, r1)
+                for k in range(coef.shape[1]):
+                    torch.mul(gcols, coef[n, k, r0:r1, :, None, None, None],
+                              out=part)
+                    grad_rows[n].index_add_(0, table[k, r0:r1].reshape(-1),
+                                            part.view(-1, c))
+        del buffer, gbuffer, grad_buffer
+        grad_x = None
         if need_x:
-            grad_x = grad_x.permute(0, 3, 1, 2).contiguous()
+            grad_x = grad_rows[:, :-1].view(plan.batch, h, w, c).permute(
+                0, 3, 1, 2).contiguous()
         if need_w:
             grad_w = grad_w.view(plan.out_channels, *plan.kernel,
                                  -1).permute(0, 3, 1, 2)
@@ -423,6 +370,39 @@ def one_hot_candidates(probs: Tensor) -> Optional[Tensor]:
     return None
 
 
+@functools.lru_cache(maxsize=8)
+def _gather_table(in_size: Pair, out_size: Pair, stride: Pair, kernel: Pair,
+                  paddings: Tuple[Pair, ...], dilations: Tuple[Pair, ...],
+                  device: torch.device) -> Tensor:
+    """The rows of an image's block of channels-last rows (``h * w`` input
+    pixels and a zero row, see :func:`pad_conv2d_gather`) that each
+    candidate's taps read, ``(D, H_out, W_out, KH*KW)``, int64.
+
+    Candidate k's tap (a, b) reads row ``(i * sh + a * dh - ph) * w + j * sw +
+    b * dw - pw`` for output pixel (i, j), or the zero row ``h * w`` when
+    that falls outside the image. A function of the geometry only, so the few
+    geometries of a network are kept (read only) instead of rebuilt on every
+    call."""
+    (h, w), (ho, wo), (sh, sw), (kh, kw) = in_size, out_size, stride, kernel
+    zero_row = h * w
+    itype = torch.int64  # what index_add_ takes
+    taps_h = torch.tensor([[a * dh - ph for a in range(kh)]
+                           for (ph, _), (dh, _) in zip(paddings, dilations)],
+                          dtype=itype, device=device)
+    taps_w = torch.tensor([[b * dw - pw for b in range(kw)]
+                           for (_, pw), (_, dw) in zip(paddings, dilations)],
+                          dtype=itype, device=device)
+    rows_in = torch.arange(ho, dtype=itype, device=device)[
+        None, :, None] * sh + taps_h[:, None]  # (D, H_out, KH)
+    cols_in = torch.arange(wo, dtype=itype, device=device)[
+        None, :, None] * sw + taps_w[:, None]  # (D, W_out, KW)
+    rows_in = torch.where((rows_in >= 0) & (rows_in < h), rows_in * w,
+                          zero_row)
+    cols_in = torch.where((cols_in >= 0) & (cols_in < w), cols_in, zero_row)
+    return (rows_in[:, :, None, :, None] + cols_in[:, None, :, None, :]
+            ).clamp_(max=zero_row).view(-1, ho, wo, kh * kw)
+
+
 def pad_conv2d_gather(x: Tensor, weight: Tensor, bias: Optional[Tensor],
                       index: Tensor, stride: Pair, paddings: Sequence[Pair],
                       dilations: Sequence[Pair], groups: int) -> Tensor:
@@ -433,42 +413,21 @@ def pad_conv2d_gather(x: Tensor, weight: Tensor, bias: Optional[Tensor],
     The input is stored channels-last and unpadded, plus one zero row per
     image that every tap falling outside the image reads."""
     plan = _Plan(x, weight, tuple(index.shape[-2:]), stride, paddings,
-                 dilations, groups)
+                 dilations, groups, budget=_CHUNK_BYTES)
     n_img, c, h, w = x.shape
-    (ho, wo), (sh, sw), (kh, kw) = plan.out_size, plan.stride, plan.kernel
-    device = x.device
+    (ho, wo) = plan.out_size
     rows = x.new_empty(n_img, h * w + 1, c)
     for n in range(n_img):  # 2-D transposes take PyTorch's blocked copy
         rows[n, :-1].copy_(x[n].reshape(c, h * w).t())
     rows[:, -1].zero_()
-    # Row of an image's block that candidate k's tap (a, b) reads for output
-    # pixel (i, j): (i * sh + a * dh - ph) * w + j * sw + b * dw - pw, or the
-    # zero row h * w when that falls outside the image.
-    zero_row = h * w
-    itype = torch.int32 if 2 * zero_row < 2**31 else torch.int64
-    taps_h = torch.tensor([[a * dh - ph for a in range(kh)]
-                           for (ph, _), (dh, _) in zip(plan.paddings,
-                                                       plan.dilations)],
-                          dtype=itype, device=device)
-    taps_w = torch.tensor([[b * dw - pw for b in range(kw)]
-                           for (_, pw), (_, dw) in zip(plan.paddings,
-                                                       plan.dilations)],
-                          dtype=itype, device=device)
-    rows_in = torch.arange(ho, dtype=itype, device=device)[
-        None, :, None] * sh + taps_h[:, None]  # (D, H_out, KH)
-    cols_in = torch.arange(wo, dtype=itype, device=device)[
-        None, :, None] * sw + taps_w[:, None]  # (D, W_out, KW)
-    rows_in = torch.where((rows_in >= 0) & (rows_in < h), rows_in * w,
-                          zero_row)
-    cols_in = torch.where((cols_in >= 0) & (cols_in < w), cols_in, zero_row)
-    table = (rows_in[:, :, None, :, None] + cols_in[:, None, :, None, :]
-             ).clamp_(max=zero_row).view(-1, ho, wo, plan.taps)
-    pixel_r = torch.arange(ho, device=device)[:, None]
-    pixel_c = torch.arange(wo, device=device)[None, :]
+    table = plan.table()
+    pixel_r = torch.arange(ho, device=x.device)[:, None]
+    pixel_c = torch.arange(wo, device=x.device)[None, :]
     wrows = plan.weight_rows(weight)
     bias = None if bias is None else bias.to(x.dtype)
     out = x.new_empty(n_img, plan.out_channels, ho, wo)
     buffer = plan.buffer(x, plan.taps * c)
+    scratch = plan.buffer(x, plan.out_channels)
     for n in range(n_img):
         index_n = table[index[n], pixel_r, pixel_c]
         for r0 in range(0, ho, plan.rows_per_chunk):
@@ -478,5 +437,5 @@ def pad_conv2d_gather(x: Tensor, weight: Tensor, bias: Optional[Tensor],
                                out=cols.view(-1, c))
             _matmul_into(_rows(out, n, r0, r1),
                          cols.view((r1 - r0) * wo, -1), wrows, bias,
-                         plan.taps)
+                         plan.taps, scratch)
     return out

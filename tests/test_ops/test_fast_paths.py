@@ -109,6 +109,39 @@ def test_gather_path_matches_reference(geometry, chunking):
     torch.testing.assert_close(out, ref)
 
 
+def test_dispatcher_takes_a_given_index_for_the_one_hot_it_stands_for():
+    x, weight, bias, probs, rest = geometry_args(GEOMETRIES[1], torch.float32,
+                                                 2)
+    index = probs.argmax(1)
+    one_hot = F.one_hot(index, probs.shape[1]).permute(0, 3, 1, 2).float()
+    ref = pad_conv2d_reference(x, weight, bias, one_hot, *rest)
+    torch.testing.assert_close(
+        pad_conv2d(x, weight, bias, one_hot, *rest, index=index), ref)
+    # With a gradient to give, the columns path runs and the index is unused.
+    soft = probs.clone().requires_grad_()
+    out = pad_conv2d(x, weight, bias, soft, *rest, index=index)
+    torch.testing.assert_close(
+        out, pad_conv2d_reference(x, weight, bias, probs, *rest))
+
+
+def test_argmax_evaluation_picks_the_first_of_tied_candidates():
+    """Evaluation finds each pixel's candidate with ``max`` (faster than
+    ``argmax``): on ties it must pick the first one, as ``argmax`` does."""
+    layer = PADConv2d(4, 4, 3, padding=1).eval()
+    x = torch.randn(2, 4, 6, 6)
+    with torch.no_grad():
+        layer.aggregation.u_h_bias.copy_(torch.tensor([0.0, 2.0, 2.0]))
+    with torch.no_grad(), record_dilations(layer):
+        layer(x)
+        assert (layer.last_probs[:, 1] == 1).all()
+        layer.aggregation.u_h.copy_(torch.randint(-1, 2, (3, 4)).float())
+        x = torch.randint(-1, 2, x.shape).float()  # many ties
+        prior = layer.hidden_prior(x)
+        layer(x)
+        torch.testing.assert_close(
+            layer.last_probs.argmax(1), prior.argmax(1), rtol=0, atol=0)
+
+
 def test_dispatcher_never_runs_the_reference_outside_export(monkeypatch):
     def refuse(*args):
         raise AssertionError('reference used')
@@ -187,6 +220,12 @@ def make_net(aggregation, **pad_cfg):
     return net
 
 
+def reference(*args, index=None):
+    """The reference in place of the dispatcher (``index``, which PAD layers
+    pass in argmax evaluation, only saves the dispatcher's one-hot check)."""
+    return pad_conv2d_reference(*args)
+
+
 @pytest.mark.parametrize('aggregation', ['markov', 'recurrent', 'gated'])
 @pytest.mark.parametrize('mode', ['train soft', 'train hard', 'eval soft',
                                   'eval argmax'])
@@ -202,7 +241,7 @@ def test_network_outputs_and_all_gradients_match_reference(
     slow.train(mode.startswith('train'))
     x = torch.randn(2, 16, 11, 9)
     results = []
-    for net, fn in ((fast, pad_conv2d), (slow, pad_conv2d_reference)):
+    for net, fn in ((fast, pad_conv2d), (slow, reference)):
         monkeypatch.setattr(pad_conv, 'pad_conv2d', fn)
         torch.manual_seed(7)
         x_ = x.clone().requires_grad_()
@@ -224,7 +263,7 @@ def test_network_outputs_and_all_gradients_match_reference(
     if mode != 'eval argmax':
         assert grads['0.aggregation.u_h'].abs().sum() > 0
     else:  # without autograd: the gather path
-        for net, fn in ((fast, pad_conv2d), (slow, pad_conv2d_reference)):
+        for net, fn in ((fast, pad_conv2d), (slow, reference)):
             monkeypatch.setattr(pad_conv, 'pad_conv2d', fn)
             with torch.no_grad():
                 results.append(net(x))
