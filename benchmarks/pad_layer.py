@@ -4,7 +4,8 @@ Prints, for each shape (batch 2, C in {128, 256, 512} in and out channels,
 H = W in {32, 64}, three candidate dilations), inference time (eval,
 ``inference='argmax'``), training step time (forward + backward) and peak
 training-step memory of every variant as a ratio to the plain conv measured in
-the same run, interleaved:
+the same run, interleaved (each ratio is the median over rounds of the
+variant's time over the conv's time in the same round):
 
 * ``PAD``: :class:`padseg.ops.PADConv2d` as shipped (its fast paths);
 * ``naive``: the same layer computed by ``pad_conv2d_reference`` (one full
@@ -36,6 +37,7 @@ import statistics
 import subprocess
 import sys
 import time
+from typing import Optional
 
 import torch
 from torch import nn
@@ -114,8 +116,14 @@ def peak_memory(fn) -> int:
 CLOCKS = {'wall': time.perf_counter, 'cpu': time.process_time}
 
 
-def interleaved_medians(fns: dict, repeats: int, clock=time.perf_counter
-                        ) -> dict:
+def interleaved_medians(fns: dict, repeats: int, clock=time.perf_counter,
+                        baseline: Optional[str] = None) -> dict:
+    """Median time of each function over ``repeats`` rounds, each round
+    running every function once in turn. With ``baseline``, also
+    ``ratios``: the median over rounds of each function's time divided by
+    the baseline's time in the same round. On a shared or virtual machine
+    whose speed drifts between rounds, those paired ratios are steadier than
+    the ratio of the medians."""
     times = {name: [] for name in fns}
     for fn in fns.values():
         fn()  # warm-up
@@ -124,7 +132,13 @@ def interleaved_medians(fns: dict, repeats: int, clock=time.perf_counter
             start = clock()
             fn()
             times[name].append(clock() - start)
-    return {name: statistics.median(t) for name, t in times.items()}
+    result = {name: statistics.median(t) for name, t in times.items()}
+    if baseline is not None:
+        result['ratios'] = {
+            name: statistics.median(
+                a / b for a, b in zip(t, times[baseline]))
+            for name, t in times.items()}
+    return result
 
 
 def describe_machine(args) -> str:
@@ -175,10 +189,10 @@ def measure_times(channels: int, size: int, repeats: int, clock) -> dict:
         return run
 
     infer_t = interleaved_medians({n: infer(m) for n, m in variants.items()},
-                                  repeats, clock)
+                                  repeats, clock, baseline='conv')
     train_t = interleaved_medians(
         {n: _train_step(m, x_grad) for n, m in variants.items()}, repeats,
-        clock)
+        clock, baseline='conv')
     return dict(infer=infer_t, train=train_t,
                 shares=candidate_shares(variants['PAD'], x))
 
@@ -240,7 +254,8 @@ def main():
             result = measure_times(c, h, args.repeats, CLOCKS[args.clock])
             result['memory'] = memory.get((c, h), {})
             if names is None:
-                names = [n for n in result['infer'] if n != 'conv']
+                names = [n for n in result['infer']
+                         if n not in ('conv', 'ratios')]
                 cols = [f'{kind} {n}/conv'
                         for kind in ('infer', 'train', 'mem') for n in names]
                 print('| C | H | conv infer ms | conv train ms | conv mem MiB'
@@ -248,7 +263,11 @@ def main():
                 print('|' + '---|' * (6 + len(cols)))
             base = {k: result[k].get('conv', float('nan'))
                     for k in ('infer', 'train', 'memory')}
-            cells = [f'{result[kind].get(n, float("nan")) / base[kind]:.2f}'
+            ratios = {kind: result[kind]['ratios']
+                      for kind in ('infer', 'train')}
+            ratios['memory'] = {n: result['memory'].get(n, float('nan')) /
+                                base['memory'] for n in names}
+            cells = [f'{ratios[kind][n]:.2f}'
                      for kind in ('infer', 'train', 'memory') for n in names]
             shares = '/'.join(f'{s:.2f}' for s in result['shares'])
             print(f'| {c} | {h} | {base["infer"] * 1e3:.1f} | '

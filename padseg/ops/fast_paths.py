@@ -41,10 +41,11 @@ Pair = Tuple[int, int]
 
 #: A chunk's column buffer holds at most this many bytes (and, with
 #: autograd, at most as much as the input) ...
-_CHUNK_BYTES = 1 << 21
-#: ... unless that is fewer output pixels than this, which a matrix product
-#: needs to run at full speed.
-_CHUNK_PIXELS = 256
+_CHUNK_BYTES = 1 << 22
+#: ... unless that is fewer output pixels than this: fewer, larger chunks
+#: run faster (fewer small operations), and at C = 128 a training step then
+#: needs about 1.8x a plain convolution's memory (docs/benchmarks.md).
+_CHUNK_PIXELS = 384
 #: Fewer input channels per group than this (depthwise convolutions) make
 #: matrix products too thin to beat PyTorch's own grouped convolutions.
 _MIN_GROUP_CHANNELS = 16
