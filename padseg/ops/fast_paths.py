@@ -371,7 +371,7 @@ def one_hot_candidates(probs: Tensor) -> Optional[Tensor]:
     return None
 
 
-@functools.lru_cache(maxsize=8)
+@functools.lru_cache(maxsize=4)
 def _gather_table(in_size: Pair, out_size: Pair, stride: Pair, kernel: Pair,
                   paddings: Tuple[Pair, ...], dilations: Tuple[Pair, ...],
                   device: torch.device) -> Tensor:
@@ -381,9 +381,9 @@ def _gather_table(in_size: Pair, out_size: Pair, stride: Pair, kernel: Pair,
 
     Candidate k's tap (a, b) reads row ``(i * sh + a * dh - ph) * w + j * sw +
     b * dw - pw`` for output pixel (i, j), or the zero row ``h * w`` when
-    that falls outside the image. A function of the geometry only, so the few
-    geometries of a network are kept (read only) instead of rebuilt on every
-    call."""
+    that falls outside the image. A function of the geometry only, so the
+    last few geometries are kept (read only; ``8 * D * H_out * W_out * KH *
+    KW`` bytes each) instead of rebuilt on every call."""
     (h, w), (ho, wo), (sh, sw), (kh, kw) = in_size, out_size, stride, kernel
     zero_row = h * w
     itype = torch.int64  # what index_add_ takes
@@ -416,7 +416,7 @@ def pad_conv2d_gather(x: Tensor, weight: Tensor, bias: Optional[Tensor],
     plan = _Plan(x, weight, tuple(index.shape[-2:]), stride, paddings,
                  dilations, groups, budget=_CHUNK_BYTES)
     n_img, c, h, w = x.shape
-    (ho, wo) = plan.out_size
+    ho, wo = plan.out_size
     rows = x.new_empty(n_img, h * w + 1, c)
     for n in range(n_img):  # 2-D transposes take PyTorch's blocked copy
         rows[n, :-1].copy_(x[n].reshape(c, h * w).t())
