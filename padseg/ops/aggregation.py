@@ -53,7 +53,7 @@ def conv1x1(x: Tensor, weight: Tensor, bias: Optional[Tensor] = None) -> Tensor:
     n, c, h, w = x.shape
     out = torch.bmm(weight.expand(n, *weight.shape), x.reshape(n, c, h * w))
     if bias is not None:  # not baddbmm: MMEngine's FLOP counter skips it
-        out = out + bias[:, None]
+        out = out + bias.to(out.dtype)[:, None]  # autocast's dtype, as conv
     return out.view(n, -1, h, w)
 
 
