@@ -109,9 +109,13 @@ def test_gather_path_matches_reference(geometry, chunking):
     torch.testing.assert_close(out, ref)
 
 
-def test_dispatcher_takes_a_given_index_for_the_one_hot_it_stands_for():
-    x, weight, bias, probs, rest = geometry_args(GEOMETRIES[1], torch.float32,
-                                                 2)
+@pytest.mark.parametrize('geometry', [
+    (16, 8, 3, 2, 1, 1, (1, 2, 4), 7, 6, True),  # the gather path
+    GEOMETRIES[1],  # too few channels: the reference on the used candidates
+])
+def test_dispatcher_takes_a_given_index_for_the_one_hot_it_stands_for(
+        geometry):
+    x, weight, bias, probs, rest = geometry_args(geometry, torch.float32, 2)
     index = probs.argmax(1)
     one_hot = F.one_hot(index, probs.shape[1]).permute(0, 3, 1, 2).float()
     ref = pad_conv2d_reference(x, weight, bias, one_hot, *rest)
