@@ -58,4 +58,14 @@ if [ -L "$repo/.venv" ] || [ ! -e "$repo/.venv" ]; then
 else
     log "$repo/.venv exists and is not a link; leaving it as it is"
 fi
+# The compiled PAD kernels (padseg/ops/compiled.py) are built on first use with
+# ninja and the C++ compiler; build them now, once per source version (cached in
+# ~/.cache/torch_extensions), so training and tests do not wait for it. Without a
+# compiler padseg warns and runs the same PAD layers in plain PyTorch.
+if ! command -v ninja >/dev/null && [ ! -x "$env_dir/bin/ninja" ]; then
+    "$env_dir/bin/pip" install -q ninja
+fi
+PYTHONPATH="$repo" "$env_dir/bin/python" -c \
+    "from padseg.ops import compiled; compiled.kernels()" >&2
+
 log "environment ready: $repo/.venv -> $env_dir"

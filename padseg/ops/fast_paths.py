@@ -24,6 +24,11 @@ stay at a few megabytes at most: a training step needs little more memory
 than a plain convolution, and the few large blocks are allocated once per
 call and reused (fresh pages are costly). The chunks of the gather path
 (evaluation, no autograd) have that size whatever the input's.
+
+Where :mod:`padseg.ops.compiled` has its kernels (float32 and float64 on the
+CPU), the per-candidate passes (the mix, the probabilities' gradient, the
+fold, the gather) run fused, one pass each over a chunk; otherwise in the
+PyTorch operations above. Both give the same results.
 """
 import functools
 from typing import Iterator, Optional, Sequence, Tuple
@@ -31,6 +36,8 @@ from typing import Iterator, Optional, Sequence, Tuple
 import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
+
+from . import compiled
 
 __all__ = [
     'pad_conv2d_columns', 'pad_conv2d_gather', 'one_hot_candidates',
@@ -97,6 +104,24 @@ class _Plan:
         rows = max(1, min(ho, -(-pixels // wo)))
         # As many chunks as that needs, of balanced heights.
         self.rows_per_chunk = -(-ho // -(-ho // rows))
+        self.kernels = (compiled.kernels(x.dtype)
+                        if x.device.type == 'cpu' else None)
+        if self.kernels is not None:
+            self.row_offsets = torch.tensor(
+                [[a * dh - ph for a in range(kh)]
+                 for (ph, _), (dh, _) in zip(self.paddings, self.dilations)])
+            self.col_offsets = torch.tensor(
+                [[b * dw - pw for b in range(kw)]
+                 for (_, pw), (_, dw) in zip(self.paddings, self.dilations)])
+            # Where each candidate's tap starts in the padded input
+            # (channels-last), from the output pixel's own position.
+            self.offsets = ((self.row_offsets[:, :, None] * self.padded[1] +
+                             self.col_offsets[:, None, :]) * c).view(
+                                 len(dilations), -1)
+
+    def kernel_chunk(self, n: int, r0: int, r1: int) -> Tuple[int, ...]:
+        """A chunk's arguments to the compiled kernels."""
+        return (n, r0, r1, *self.stride, self.top, self.left)
 
     def table(self) -> Tensor:
         """See :func:`_gather_table`: the input row that each candidate's
@@ -153,6 +178,10 @@ class _Plan:
             out: Tensor) -> Tensor:
         """``M = sum_k p_k * U_k`` into ``out`` (``(R, W_out, KH, KW, C)``);
         ``coef`` is ``probs`` in the compute dtype."""
+        if self.kernels is not None:
+            self.kernels.mix(xp, coef, self.offsets, out,
+                             *self.kernel_chunk(n, r0, r1))
+            return out
         for k in range(coef.shape[1]):
             cols = self.columns(xp, k, n, r0, r1)
             weight = coef[n, k, r0:r1, :, None, None, None]
@@ -254,7 +283,8 @@ def _forward_columns(plan: _Plan, xp: Tensor, wrows: Tensor,
 def _prepare(plan: _Plan, x: Tensor, weight: Tensor, bias: Optional[Tensor],
              probs: Tensor):
     return (plan.pad(x), plan.weight_rows(weight),
-            None if bias is None else bias.to(x.dtype), probs.to(x.dtype))
+            None if bias is None else bias.to(x.dtype),
+            probs.to(x.dtype).contiguous())
 
 
 class _PADConvColumns(torch.autograd.Function):
@@ -289,9 +319,12 @@ class _PADConvColumns(torch.autograd.Function):
         buffer = (plan.buffer(xp, width) if need_w or need_x or need_p else
                   None)
         gbuffer = plan.buffer(xp, width) if need_x or need_p else None
-        if need_x:  # channels-last rows of each image and a row that
+        kernels = plan.kernels
+        (h, w), c = plan.in_size, plan.in_channels
+        if need_x and kernels is not None:  # the padded input's gradient
+            grad_xp = torch.zeros_like(xp)
+        elif need_x:  # channels-last rows of each image and a row that
             # collects what taps outside the image would add (dropped)
-            (h, w), c = plan.in_size, plan.in_channels
             grad_rows = xp.new_zeros(plan.batch, h * w + 1, c)
             table = plan.table()
         grad_w = (torch.zeros(wrows.shape, dtype=acc_dtype, device=device)
@@ -310,6 +343,14 @@ class _PADConvColumns(torch.autograd.Function):
             gcols = plan.chunk(gbuffer, r0, r1)
             _columns_grad_into(gcols.view(grad.shape[1], -1), grad, wrows,
                                plan.taps)
+            if kernels is not None:
+                if need_p:
+                    kernels.probs_grad(xp, plan.offsets, gcols, grad_p,
+                                       *plan.kernel_chunk(n, r0, r1))
+                if need_x:
+                    kernels.fold(coef, plan.row_offsets, plan.col_offsets,
+                                 gcols, grad_xp, *plan.kernel_chunk(n, r0, r1))
+                continue
             if need_p:
                 prod = plan.chunk(buffer, r0, r1)
                 for k in range(coef.shape[1]):
@@ -326,7 +367,11 @@ class _PADConvColumns(torch.autograd.Function):
                                             part.view(-1, c))
         del buffer, gbuffer, grad_buffer
         grad_x = None
-        if need_x:
+        if need_x and kernels is not None:
+            top, left = plan.top, plan.left
+            grad_x = grad_xp[:, top:top + h, left:left + w].permute(
+                0, 3, 1, 2).contiguous()
+        elif need_x:
             grad_x = grad_rows[:, :-1].view(plan.batch, h, w, c).permute(
                 0, 3, 1, 2).contiguous()
         if need_w:
@@ -411,32 +456,41 @@ def pad_conv2d_gather(x: Tensor, weight: Tensor, bias: Optional[Tensor],
     W_out)``, as for one-hot ``probs``): each pixel's columns are gathered at
     its own dilation, then multiplied by the weight once. No autograd.
 
-    The input is stored channels-last and unpadded, plus one zero row per
-    image that every tap falling outside the image reads."""
+    The compiled kernel reads the padded channels-last input; in PyTorch
+    operations the input is stored channels-last and unpadded, plus one zero
+    row per image that every tap falling outside the image reads."""
     plan = _Plan(x, weight, tuple(index.shape[-2:]), stride, paddings,
                  dilations, groups, budget=_CHUNK_BYTES)
     n_img, c, h, w = x.shape
     ho, wo = plan.out_size
-    rows = x.new_empty(n_img, h * w + 1, c)
-    for n in range(n_img):  # 2-D transposes take PyTorch's blocked copy
-        rows[n, :-1].copy_(x[n].reshape(c, h * w).t())
-    rows[:, -1].zero_()
-    table = plan.table()
-    pixel_r = torch.arange(ho, device=x.device)[:, None]
-    pixel_c = torch.arange(wo, device=x.device)[None, :]
     wrows = plan.weight_rows(weight)
     bias = None if bias is None else bias.to(x.dtype)
     out = x.new_empty(n_img, plan.out_channels, ho, wo)
     buffer = plan.buffer(x, plan.taps * c)
     scratch = plan.buffer(x, plan.out_channels)
-    for n in range(n_img):
-        index_n = table[index[n], pixel_r, pixel_c]
-        for r0 in range(0, ho, plan.rows_per_chunk):
-            r1 = min(r0 + plan.rows_per_chunk, ho)
-            cols = plan.chunk(buffer, r0, r1)
-            torch.index_select(rows[n], 0, index_n[r0:r1].view(-1),
-                               out=cols.view(-1, c))
-            _matmul_into(_rows(out, n, r0, r1),
-                         cols.view((r1 - r0) * wo, -1), wrows, bias,
-                         plan.taps, scratch)
+    if plan.kernels is not None:  # straight from the padded input
+        xp, index_ = plan.pad(x), index.to(torch.int64)[:, None].contiguous()
+
+        def fill(cols: Tensor, n: int, r0: int, r1: int) -> None:
+            plan.kernels.pick(xp, index_, plan.offsets, cols,
+                              *plan.kernel_chunk(n, r0, r1))
+    else:  # channels-last rows, a zero row, the rows' table
+        rows = x.new_empty(n_img, h * w + 1, c)
+        for n in range(n_img):  # 2-D transposes take PyTorch's blocked copy
+            rows[n, :-1].copy_(x[n].reshape(c, h * w).t())
+        rows[:, -1].zero_()
+        table = plan.table()
+        pixel_c = torch.arange(wo, device=x.device)[None, :]
+
+        def fill(cols: Tensor, n: int, r0: int, r1: int) -> None:
+            pixel_r = torch.arange(r0, r1, device=x.device)[:, None]
+            torch.index_select(
+                rows[n], 0, table[index[n, r0:r1], pixel_r, pixel_c].view(-1),
+                out=cols.view(-1, c))
+
+    for n, r0, r1 in plan.chunks():
+        cols = plan.chunk(buffer, r0, r1)
+        fill(cols, n, r0, r1)
+        _matmul_into(_rows(out, n, r0, r1), cols.view((r1 - r0) * wo, -1),
+                     wrows, bias, plan.taps, scratch)
     return out

@@ -1,6 +1,7 @@
-"""The fast PAD paths against the definition, ``pad_conv2d_reference``:
-outputs and every gradient (input, weight, bias, probabilities and, through
-them, the prior's parameters), in every aggregation and inference mode."""
+"""The fast PAD paths against the definition, ``pad_conv2d_reference``, with
+and without the compiled kernels: outputs and every gradient (input, weight,
+bias, probabilities and, through them, the prior's parameters), in every
+aggregation and inference mode."""
 import copy
 
 import pytest
@@ -9,7 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from padseg.ops import PADConv2d, link_pad_chain, pad_conv2d, record_dilations
-from padseg.ops import fast_paths, pad_conv
+from padseg.ops import compiled, fast_paths, pad_conv
 from padseg.ops.pad_conv import gumbel_softmax, pad_conv2d_reference
 
 # (in, out, kernel, stride, base dilation, groups, dilations, H, W, bias):
@@ -40,6 +41,17 @@ def geometry_args(geometry, dtype=torch.float64, batch=1):
     rest = ((stride, stride), layer.candidate_paddings,
             layer.candidate_dilations, groups)
     return x, weight, b, probs, rest
+
+
+@pytest.fixture(autouse=True, params=['compiled', 'PyTorch'])
+def kernels(request, monkeypatch):
+    """Every test twice: with the compiled kernels (which must build here)
+    and in plain PyTorch operations (their fallback)."""
+    monkeypatch.setenv('PADSEG_COMPILED',
+                       '1' if request.param == 'compiled' else '0')
+    if request.param == 'compiled':
+        assert compiled.kernels() is not None, 'the PAD kernels did not build'
+    return request.param
 
 
 @pytest.fixture(params=['one chunk', 'row chunks'])

@@ -1,0 +1,110 @@
+"""The compiled PAD kernels: that the fast paths use them, that they refuse
+bad arguments, and the fallback when they cannot be built."""
+import warnings
+
+import pytest
+import torch
+from test_fast_paths import GEOMETRIES, geometry_args
+
+from padseg.ops import compiled, fast_paths
+from padseg.ops.pad_conv import pad_conv2d_reference
+
+
+class Spy:
+    """The kernels, recording which ran."""
+
+    def __init__(self, module):
+        self.module, self.calls = module, []
+
+    def __getattr__(self, name):
+        def call(*args):
+            self.calls.append(name)
+            return getattr(self.module, name)(*args)
+        return call
+
+
+@pytest.fixture
+def spy(monkeypatch):
+    monkeypatch.setenv('PADSEG_COMPILED', '1')
+    module = compiled.kernels()
+    assert module is not None, 'the PAD kernels did not build'
+    spy = Spy(module)
+    monkeypatch.setattr(compiled, 'kernels',
+                        lambda dtype=None: spy if dtype in (
+                            None, torch.float32, torch.float64) else None)
+    return spy
+
+
+def test_every_pass_runs_compiled(spy):
+    x, weight, bias, probs, rest = geometry_args(GEOMETRIES[1],
+                                                 torch.float32, 2)
+    inputs = [t.requires_grad_() for t in (x, weight, probs)]
+    out = fast_paths.pad_conv2d_columns(x, weight, bias, probs, *rest)
+    out.square().sum().backward()
+    assert set(spy.calls) == {'mix', 'probs_grad', 'fold'}
+    ref = pad_conv2d_reference(x, weight, bias, probs, *rest)
+    grads = torch.autograd.grad(ref.square().sum(), inputs)
+    for t, expected in zip(inputs, grads):
+        torch.testing.assert_close(t.grad, expected, rtol=1e-4, atol=1e-5)
+    spy.calls.clear()
+    index = probs.argmax(1)
+    with torch.no_grad():
+        fast_paths.pad_conv2d_gather(x, weight, bias, index, *rest)
+    assert set(spy.calls) == {'pick'}
+
+
+def test_half_precision_does_not_use_them(spy):
+    x, weight, bias, probs, rest = geometry_args(GEOMETRIES[0], torch.float16,
+                                                 2)
+    fast_paths.pad_conv2d_columns(x, weight, bias, probs, *rest)
+    assert spy.calls == []
+
+
+def test_kernels_refuse_a_bad_index_and_bad_tensors():
+    module = compiled.kernels()
+    assert module is not None, 'the PAD kernels did not build'
+    x, weight, _, probs, rest = geometry_args(GEOMETRIES[0], torch.float32)
+    plan = fast_paths._Plan(x, weight, tuple(probs.shape[-2:]), *rest)
+    xp, n_rows = plan.pad(x), plan.out_size[0]
+    cols = plan.buffer(x, plan.taps * plan.in_channels)[
+        :n_rows * plan.out_size[1] * plan.taps * plan.in_channels]
+    index = torch.full((1, 1, *plan.out_size), 3)  # 3 candidates: 0..2
+    with pytest.raises(RuntimeError, match='candidate index 3'):
+        module.pick(xp, index, plan.offsets, cols,
+                    *plan.kernel_chunk(0, 0, n_rows))
+    with pytest.raises(RuntimeError, match='padded input'):
+        module.mix(xp.permute(0, 3, 1, 2), probs, plan.offsets, cols,
+                   *plan.kernel_chunk(0, 0, n_rows))
+    with pytest.raises(RuntimeError, match='dtype'):
+        module.mix(xp, probs.double(), plan.offsets, cols,
+                   *plan.kernel_chunk(0, 0, n_rows))
+    with pytest.raises(RuntimeError, match='chunk outside'):
+        module.mix(xp, probs, plan.offsets, cols,
+                   *plan.kernel_chunk(0, 0, n_rows + 1))
+
+
+def test_a_failed_build_warns_once_and_falls_back(monkeypatch):
+    def broken_build():
+        raise OSError('no C++ compiler here')
+
+    monkeypatch.setenv('PADSEG_COMPILED', '1')
+    monkeypatch.setattr(compiled, '_state', {})
+    monkeypatch.setattr(compiled, '_build', broken_build)
+    x, weight, bias, probs, rest = geometry_args(GEOMETRIES[2],
+                                                 torch.float32, 2)
+    with pytest.warns(UserWarning, match='no C.. compiler here'):
+        out = fast_paths.pad_conv2d_columns(x, weight, bias, probs, *rest)
+    torch.testing.assert_close(
+        out, pad_conv2d_reference(x, weight, bias, probs, *rest))
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')  # warned once only
+        assert compiled.kernels() is None
+
+
+def test_switched_off_and_checked_by_the_environment(monkeypatch):
+    monkeypatch.setenv('PADSEG_COMPILED', '0')
+    assert compiled.kernels() is None
+    monkeypatch.setenv('PADSEG_COMPILED', 'fast')
+    with pytest.raises(ValueError, match='PADSEG_COMPILED'):
+        compiled.kernels()
+
