@@ -7,7 +7,10 @@ training-step memory of every variant as a ratio to the plain conv measured in
 the same run, interleaved (each ratio is the median over rounds of the
 variant's time over the conv's time in the same round):
 
-* ``PAD``: :class:`padseg.ops.PADConv2d` as shipped (its fast paths);
+* ``PAD``: :class:`padseg.ops.PADConv2d` as shipped (its fast paths, with
+  the compiled kernels of :mod:`padseg.ops.compiled`);
+* ``PAD-PyTorch``: the same fast paths in plain PyTorch operations, the
+  fallback where the kernels cannot be built (``PADSEG_COMPILED=0``);
 * ``naive``: the same layer computed by ``pad_conv2d_reference`` (one full
   convolution per candidate, mixed per pixel), the definition;
 * ``DCNv2``: mmcv's ``ModulatedDeformConv2dPack``.
@@ -43,7 +46,8 @@ import torch
 from torch import nn
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from padseg.ops import PADConv2d, dilation_probabilities  # noqa: E402
+from padseg.ops import PADConv2d, compiled  # noqa: E402
+from padseg.ops import dilation_probabilities  # noqa: E402
 from padseg.ops.pad_conv import pad_conv2d_reference  # noqa: E402
 
 
@@ -58,6 +62,21 @@ class NaivePADConv2d(PADConv2d):
         return pad_conv2d_reference(x, self.weight, self.bias, probs,
                                     self.stride, self.candidate_paddings,
                                     self.candidate_dilations, self.groups)
+
+
+class PyTorchPADConv2d(PADConv2d):
+    """PADConv2d with the compiled kernels switched off."""
+
+    def forward(self, x):
+        before = os.environ.get('PADSEG_COMPILED')
+        os.environ['PADSEG_COMPILED'] = '0'
+        try:
+            return super().forward(x)
+        finally:
+            if before is None:
+                del os.environ['PADSEG_COMPILED']
+            else:
+                os.environ['PADSEG_COMPILED'] = before
 
 
 def randomise_prior(layer: PADConv2d) -> None:
@@ -83,12 +102,14 @@ def build_variants(channels: int) -> dict:
     from mmcv.ops import ModulatedDeformConv2dPack
     conv = nn.Conv2d(channels, channels, 3, padding=1, bias=False)
     variants = {'conv': conv}
-    for name, cls in (('PAD', PADConv2d), ('naive', NaivePADConv2d)):
+    for name, cls in (('PAD', PADConv2d), ('PAD-PyTorch', PyTorchPADConv2d),
+                      ('naive', NaivePADConv2d)):
         layer = cls(channels, channels, 3, padding=1, bias=False,
                     dilations=(1, 2, 4))
         randomise_prior(layer)
         variants[name] = layer
-    variants['naive'].load_state_dict(variants['PAD'].state_dict())
+    for name in ('PAD-PyTorch', 'naive'):
+        variants[name].load_state_dict(variants['PAD'].state_dict())
     variants['DCNv2'] = ModulatedDeformConv2dPack(channels, channels, 3,
                                                   padding=1, bias=False)
     with torch.no_grad():
@@ -246,6 +267,8 @@ def main():
         return
 
     print(describe_machine(args))
+    print('# compiled PAD kernels: ' + ('in use' if compiled.kernels(
+        torch.float32) is not None else 'not available (PAD = PAD-PyTorch)'))
     memory = ({} if args.no_memory else memory_in_child(
         args.channels, args.sizes, args.threads))
     names = None
