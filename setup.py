@@ -32,6 +32,8 @@ setup(
     long_description=open(osp.join(HERE, 'README.md')).read(),
     long_description_content_type='text/markdown',
     packages=find_packages(include=['padseg', 'padseg.*']),
+    # The compiled PAD kernels are built from source on first use.
+    package_data={'padseg.ops': ['csrc/*.cpp']},
     python_requires='>=3.8',
     install_requires=read_requirements('runtime.txt'),
     extras_require={'tests': read_requirements('tests.txt')},

@@ -321,8 +321,8 @@ class _PADConvColumns(torch.autograd.Function):
         gbuffer = plan.buffer(xp, width) if need_x or need_p else None
         kernels = plan.kernels
         (h, w), c = plan.in_size, plan.in_channels
-        if need_x and kernels is not None:  # the padded input's gradient
-            grad_xp = torch.zeros_like(xp)
+        if need_x and kernels is not None:  # channels-last, unpadded
+            grad_cl = xp.new_zeros(plan.batch, h, w, c)
         elif need_x:  # channels-last rows of each image and a row that
             # collects what taps outside the image would add (dropped)
             grad_rows = xp.new_zeros(plan.batch, h * w + 1, c)
@@ -349,7 +349,7 @@ class _PADConvColumns(torch.autograd.Function):
                                        *plan.kernel_chunk(n, r0, r1))
                 if need_x:
                     kernels.fold(coef, plan.row_offsets, plan.col_offsets,
-                                 gcols, grad_xp, *plan.kernel_chunk(n, r0, r1))
+                                 gcols, grad_cl, n, r0, r1, *plan.stride)
                 continue
             if need_p:
                 prod = plan.chunk(buffer, r0, r1)
@@ -368,9 +368,7 @@ class _PADConvColumns(torch.autograd.Function):
         del buffer, gbuffer, grad_buffer
         grad_x = None
         if need_x and kernels is not None:
-            top, left = plan.top, plan.left
-            grad_x = grad_xp[:, top:top + h, left:left + w].permute(
-                0, 3, 1, 2).contiguous()
+            grad_x = grad_cl.permute(0, 3, 1, 2).contiguous()
         elif need_x:
             grad_x = grad_rows[:, :-1].view(plan.batch, h, w, c).permute(
                 0, 3, 1, 2).contiguous()

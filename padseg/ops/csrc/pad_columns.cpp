@@ -146,18 +146,19 @@ void probs_grad_kernel(const torch::Tensor& xp_t,
   });
 }
 
-// grad_xp[at U_k[p, t]] += probs[n, k, i, j] * gcols[p, t, :], for all k.
-// Threads take rows of grad_xp (each gathers what lands in its rows), so no
-// two write the same values. row_offsets (D, KH): a * dh_k - ph_k;
-// col_offsets (D, KW): b * dw_k - pw_k.
+// grad_x[at U_k[p, t]] += probs[n, k, i, j] * gcols[p, t, :], for all k,
+// into the unpadded channels-last gradient (N, H, W, C); what would land in
+// the padding is dropped. Threads take rows of grad_x (each gathers what
+// lands in its rows), so no two write the same values. row_offsets (D, KH):
+// a * dh_k - ph_k; col_offsets (D, KW): b * dw_k - pw_k.
 template <typename scalar_t>
 void fold_kernel(const torch::Tensor& probs_t,
                  const torch::Tensor& row_offsets_t,
                  const torch::Tensor& col_offsets_t,
-                 const torch::Tensor& gcols_t, torch::Tensor& grad_xp_t,
+                 const torch::Tensor& gcols_t, torch::Tensor& grad_x_t,
                  const Chunk& ch) {
-  const int64_t hp = grad_xp_t.size(1), wp = grad_xp_t.size(2),
-                c = grad_xp_t.size(3);
+  const int64_t h = grad_x_t.size(1), w = grad_x_t.size(2),
+                c = grad_x_t.size(3);
   const int64_t d = probs_t.size(1), ho = probs_t.size(2),
                 wo = probs_t.size(3);
   const int64_t kh = row_offsets_t.size(1), kw = col_offsets_t.size(1);
@@ -166,34 +167,34 @@ void fold_kernel(const torch::Tensor& probs_t,
   const int64_t* row_offsets = row_offsets_t.data_ptr<int64_t>();
   const int64_t* col_offsets = col_offsets_t.data_ptr<int64_t>();
   const scalar_t* gcols = gcols_t.data_ptr<scalar_t>();
-  scalar_t* grad_xp = grad_xp_t.data_ptr<scalar_t>();
+  scalar_t* grad_x = grad_x_t.data_ptr<scalar_t>();
   const int64_t* row_end = row_offsets + d * kh;
-  const int64_t low = *std::min_element(row_offsets, row_end);
-  const int64_t high = *std::max_element(row_offsets, row_end);
-  const int64_t y0 = ch.top + ch.r0 * ch.sh + low,
-                y1 = ch.top + (ch.r1 - 1) * ch.sh + high + 1;
-  TORCH_CHECK(y0 >= 0 && y1 <= hp, "fold: rows outside the padded input");
-  at::parallel_for(y0, y1, 1, [&](int64_t ya, int64_t yb) {
+  const int64_t y0 = std::max<int64_t>(
+      0, ch.r0 * ch.sh + *std::min_element(row_offsets, row_end));
+  const int64_t y1 = std::min<int64_t>(
+      h, (ch.r1 - 1) * ch.sh + *std::max_element(row_offsets, row_end) + 1);
+  at::parallel_for(y0, std::max(y0, y1), 1, [&](int64_t ya, int64_t yb) {
     for (int64_t y = ya; y < yb; ++y) {
       for (int64_t k = 0; k < d; ++k) {
         for (int64_t a = 0; a < kh; ++a) {
-          const int64_t from = y - ch.top - row_offsets[k * kh + a];
+          const int64_t from = y - row_offsets[k * kh + a];
           if (from < 0 || from % ch.sh) continue;
           const int64_t i = from / ch.sh;
           if (i < ch.r0 || i >= ch.r1) continue;
           const scalar_t* weights = probs + ((ch.n * d + k) * ho + i) * wo;
           const scalar_t* g_row = gcols + (i - ch.r0) * wo * taps * c;
+          scalar_t* dst_row = grad_x + (ch.n * h + y) * w * c;
           for (int64_t b = 0; b < kw; ++b) {
-            scalar_t* dst = grad_xp +
-                            ((ch.n * hp + y) * wp + ch.left +
-                             col_offsets[k * kw + b]) * c;
+            const int64_t shift = col_offsets[k * kw + b];
             const scalar_t* g = g_row + (a * kw + b) * c;
             for (int64_t j = 0; j < wo; ++j) {
-              const scalar_t w = weights[j];
-              scalar_t* to = dst + j * ch.sw * c;
+              const int64_t x = j * ch.sw + shift;
+              if (x < 0 || x >= w) continue;
+              const scalar_t wt = weights[j];
+              scalar_t* to = dst_row + x * c;
               const scalar_t* from_g = g + j * taps * c;
 #pragma omp simd
-              for (int64_t q = 0; q < c; ++q) to[q] += w * from_g[q];
+              for (int64_t q = 0; q < c; ++q) to[q] += wt * from_g[q];
             }
           }
         }
@@ -269,29 +270,23 @@ void probs_grad(const torch::Tensor& xp, const torch::Tensor& offsets,
 
 void fold(const torch::Tensor& probs, const torch::Tensor& row_offsets,
           const torch::Tensor& col_offsets, const torch::Tensor& gcols,
-          torch::Tensor grad_xp, int64_t n, int64_t r0, int64_t r1,
-          int64_t sh, int64_t sw, int64_t top, int64_t left) {
-  const Chunk ch = make_chunk(n, r0, r1, sh, sw, top, left);
-  check_chunk(grad_xp, probs, gcols, ch);
+          torch::Tensor grad_x, int64_t n, int64_t r0, int64_t r1,
+          int64_t sh, int64_t sw) {
+  const Chunk ch = make_chunk(n, r0, r1, sh, sw, 0, 0);
+  TORCH_CHECK(grad_x.dim() == 4 && grad_x.is_contiguous() &&
+                  grad_x.device().is_cpu(),
+              "input gradient: contiguous (N, H, W, C) CPU tensor expected");
+  check_chunk(grad_x, probs, gcols, ch);
   check_offsets(row_offsets, probs.size(1));
   check_offsets(col_offsets, probs.size(1));
-  TORCH_CHECK(probs.scalar_type() == grad_xp.scalar_type(),
+  TORCH_CHECK(probs.scalar_type() == grad_x.scalar_type(),
               "probabilities: the gradient's dtype expected");
   TORCH_CHECK(gcols.numel() >= (r1 - r0) * probs.size(3) *
                                    row_offsets.size(1) * col_offsets.size(1) *
-                                   grad_xp.size(3),
+                                   grad_x.size(3),
               "columns' gradient: (P, taps, C) values expected");
-  const int64_t reach = *std::max_element(
-      col_offsets.data_ptr<int64_t>(),
-      col_offsets.data_ptr<int64_t>() + col_offsets.numel());
-  TORCH_CHECK(left + (probs.size(3) - 1) * sw + reach < grad_xp.size(2) &&
-                  left + *std::min_element(
-                             col_offsets.data_ptr<int64_t>(),
-                             col_offsets.data_ptr<int64_t>() +
-                                 col_offsets.numel()) >= 0,
-              "fold: columns outside the padded input");
-  AT_DISPATCH_FLOATING_TYPES(grad_xp.scalar_type(), "pad_fold", [&] {
-    fold_kernel<scalar_t>(probs, row_offsets, col_offsets, gcols, grad_xp,
+  AT_DISPATCH_FLOATING_TYPES(grad_x.scalar_type(), "pad_fold", [&] {
+    fold_kernel<scalar_t>(probs, row_offsets, col_offsets, gcols, grad_x,
                           ch);
   });
 }
