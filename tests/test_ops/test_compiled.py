@@ -108,3 +108,51 @@ def test_switched_off_and_checked_by_the_environment(monkeypatch):
     with pytest.raises(ValueError, match='PADSEG_COMPILED'):
         compiled.kernels()
 
+
+
+@pytest.mark.parametrize('stride', [1, 2])
+def test_two_threads_give_the_reference(stride, monkeypatch):
+    """The kernels split work over threads (the fold by input rows, so that
+    no two threads add into the same values); the suite otherwise runs with
+    one thread."""
+    monkeypatch.setenv('PADSEG_COMPILED', '1')
+    assert compiled.kernels() is not None, 'the PAD kernels did not build'
+    geometry = (16, 8, 3, stride, 1, 1, (1, 2, 4), 13, 11, True)
+    x, weight, bias, probs, rest = geometry_args(geometry, torch.float64, 2)
+    inputs = [t.requires_grad_() for t in (x, weight, bias, probs)]
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        out = fast_paths.pad_conv2d_columns(x, weight, bias, probs, *rest)
+        grads = torch.autograd.grad(out.square().sum(), inputs)
+        with torch.no_grad():
+            gathered = fast_paths.pad_conv2d_gather(x, weight, bias,
+                                                    probs.argmax(1), *rest)
+    finally:
+        torch.set_num_threads(threads)
+    ref = pad_conv2d_reference(x, weight, bias, probs, *rest)
+    torch.testing.assert_close(out, ref)
+    for got, expected in zip(grads, torch.autograd.grad(ref.square().sum(),
+                                                        inputs)):
+        torch.testing.assert_close(got, expected)
+    one_hot = torch.zeros_like(probs).scatter_(1, probs.argmax(1, True), 1)
+    torch.testing.assert_close(
+        gathered, pad_conv2d_reference(x, weight, bias, one_hot, *rest))
+
+
+def test_the_built_library_is_loaded_not_rebuilt(monkeypatch, tmp_path):
+    def no_compiler(*args):
+        raise AssertionError('compiled again')
+
+    monkeypatch.setenv('PADSEG_COMPILED', '1')
+    assert compiled.kernels() is not None, 'the PAD kernels did not build'
+    monkeypatch.setattr(compiled, '_compile', no_compiler)
+    assert callable(compiled._build().mix)
+    # Another source is another library, built on its own.
+    name = compiled._library()[0]
+    changed = tmp_path / 'pad_columns.cpp'
+    changed.write_text(open(compiled.SOURCE).read() + '\n// changed\n')
+    monkeypatch.setattr(compiled, 'SOURCE', str(changed))
+    assert compiled._library()[0] != name
+    with pytest.raises(AssertionError, match='compiled again'):
+        compiled._build()
