@@ -27,7 +27,8 @@ call and reused (fresh pages are costly). The chunks of the gather path
 
 Where :mod:`padseg.ops.compiled` has its kernels (float32 and float64 on the
 CPU), the per-candidate passes (the mix, the probabilities' gradient, the
-fold, the gather) run fused, one pass each over a chunk; otherwise in the
+fold, the gather) run fused, one pass each over a chunk, and the input's
+padded channels-last copy is a tiled transpose; otherwise they run in the
 PyTorch operations above. Both give the same results.
 """
 import functools
@@ -154,6 +155,9 @@ class _Plan:
         n, c, h, w = x.shape
         (hp, wp), top, left = self.padded, self.top, self.left
         xp = x.new_empty(n, hp, wp, c)
+        if self.kernels is not None and x.is_contiguous():
+            self.kernels.to_channels_last(x, xp, top, left)
+            return xp
         xp[:, :top].zero_()
         xp[:, top + h:].zero_()
         xp[:, top:top + h, :left].zero_()
