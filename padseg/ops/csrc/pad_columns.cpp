@@ -23,6 +23,14 @@ namespace {
 
 struct Chunk {
   int64_t n, r0, r1, sh, sw, top, left;
+
+  // Where pixel p of the chunk (output row r0 + p / wo) starts reading in
+  // the padded input (N, hp, wp, c): base(i, j) above.
+  int64_t base(int64_t p, int64_t wo, int64_t hp, int64_t wp,
+               int64_t c) const {
+    return ((n * hp + top + (r0 + p / wo) * sh) * wp + left + p % wo * sw) *
+           c;
+  }
 };
 
 void check_chunk(const torch::Tensor& xp, const torch::Tensor& per_pixel,
@@ -93,12 +101,9 @@ void mix_kernel(const torch::Tensor& xp_t, const torch::Tensor& probs_t,
   at::parallel_for(0, (ch.r1 - ch.r0) * wo, 16, [&](int64_t p0, int64_t p1) {
     std::vector<scalar_t> weights(d);
     for (int64_t p = p0; p < p1; ++p) {
-      const int64_t i = ch.r0 + p / wo, j = p % wo;
-      const scalar_t* base =
-          xp + ((ch.n * hp + ch.top + i * ch.sh) * wp + ch.left + j * ch.sw) *
-                   c;
-      for (int64_t k = 0; k < d; ++k)
-        weights[k] = probs[((ch.n * d + k) * ho + i) * wo + j];
+      const scalar_t* base = xp + ch.base(p, wo, hp, wp, c);
+      for (int64_t k = 0; k < d; ++k)  // pixels of a chunk are consecutive
+        weights[k] = probs[(ch.n * d + k) * ho * wo + ch.r0 * wo + p];
       for (int64_t t = 0; t < taps; ++t) {
         scalar_t* dst = out + (p * taps + t) * c;
         const scalar_t* s0 = base + offsets[t];
@@ -139,13 +144,10 @@ void pick_kernel(const torch::Tensor& xp_t, const torch::Tensor& index_t,
   scalar_t* out = out_t.data_ptr<scalar_t>();
   at::parallel_for(0, (ch.r1 - ch.r0) * wo, 16, [&](int64_t p0, int64_t p1) {
     for (int64_t p = p0; p < p1; ++p) {
-      const int64_t i = ch.r0 + p / wo, j = p % wo;
-      const int64_t k = index[(ch.n * ho + i) * wo + j];
+      const int64_t k = index[(ch.n * ho + ch.r0) * wo + p];
       TORCH_CHECK(k >= 0 && k < d, "candidate index ", k, " outside [0, ",
                   d, ")");
-      const scalar_t* base =
-          xp + ((ch.n * hp + ch.top + i * ch.sh) * wp + ch.left + j * ch.sw) *
-                   c;
+      const scalar_t* base = xp + ch.base(p, wo, hp, wp, c);
       for (int64_t t = 0; t < taps; ++t)
         std::copy_n(base + offsets[k * taps + t], c, out + (p * taps + t) * c);
     }
@@ -167,10 +169,7 @@ void probs_grad_kernel(const torch::Tensor& xp_t,
   scalar_t* grad_probs = grad_probs_t.data_ptr<scalar_t>();
   at::parallel_for(0, (ch.r1 - ch.r0) * wo, 16, [&](int64_t p0, int64_t p1) {
     for (int64_t p = p0; p < p1; ++p) {
-      const int64_t i = ch.r0 + p / wo, j = p % wo;
-      const scalar_t* base =
-          xp + ((ch.n * hp + ch.top + i * ch.sh) * wp + ch.left + j * ch.sw) *
-                   c;
+      const scalar_t* base = xp + ch.base(p, wo, hp, wp, c);
       for (int64_t k = 0; k < d; ++k) {
         scalar_t acc = 0;
         for (int64_t t = 0; t < taps; ++t) {
@@ -179,7 +178,7 @@ void probs_grad_kernel(const torch::Tensor& xp_t,
 #pragma omp simd reduction(+ : acc)
           for (int64_t q = 0; q < c; ++q) acc += g[q] * s[q];
         }
-        grad_probs[((ch.n * d + k) * ho + i) * wo + j] = acc;
+        grad_probs[(ch.n * d + k) * ho * wo + ch.r0 * wo + p] = acc;
       }
     }
   });
