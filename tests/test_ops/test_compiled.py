@@ -79,6 +79,9 @@ def test_kernels_refuse_a_bad_index_and_bad_tensors():
     with pytest.raises(RuntimeError, match='dtype'):
         module.mix(xp, probs.double(), plan.offsets, cols,
                    *plan.kernel_chunk(0, 0, n_rows))
+    with pytest.raises(RuntimeError, match='reach outside'):
+        module.mix(xp, probs, plan.offsets + xp.numel(), cols,
+                   *plan.kernel_chunk(0, 0, n_rows))
     with pytest.raises(RuntimeError, match='chunk outside'):
         module.mix(xp, probs, plan.offsets, cols,
                    *plan.kernel_chunk(0, 0, n_rows + 1))

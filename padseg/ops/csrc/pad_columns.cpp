@@ -253,6 +253,21 @@ void check_offsets(const torch::Tensor& offsets, int64_t candidates) {
               "offsets: contiguous int64 (D, taps) expected");
 }
 
+// Every read of the chunk stays inside the padded input: the first pixel
+// reads lowest, the last one highest.
+void check_reach(const torch::Tensor& xp, const torch::Tensor& offsets,
+                 const Chunk& ch, int64_t wo) {
+  const int64_t* first = offsets.data_ptr<int64_t>();
+  const int64_t* last = first + offsets.numel();
+  const int64_t hp = xp.size(1), wp = xp.size(2), c = xp.size(3);
+  TORCH_CHECK(
+      ch.base(0, wo, hp, wp, c) + *std::min_element(first, last) >= 0 &&
+          ch.base((ch.r1 - ch.r0) * wo - 1, wo, hp, wp, c) +
+                  *std::max_element(first, last) + c <=
+              xp.numel(),
+      "offsets reach outside the padded input");
+}
+
 void to_channels_last(const torch::Tensor& x, torch::Tensor xp, int64_t top,
                       int64_t left) {
   TORCH_CHECK(x.dim() == 4 && x.is_contiguous() && x.device().is_cpu(),
@@ -281,6 +296,7 @@ void mix(const torch::Tensor& xp, const torch::Tensor& probs,
   TORCH_CHECK(out.numel() == (r1 - r0) * probs.size(3) * offsets.size(1) *
                                  xp.size(3),
               "columns: (P, taps, C) values expected");
+  check_reach(xp, offsets, ch, probs.size(3));
   AT_DISPATCH_FLOATING_TYPES(xp.scalar_type(), "pad_mix", [&] {
     mix_kernel<scalar_t>(xp, probs, offsets, out, ch);
   });
@@ -300,6 +316,7 @@ void pick(const torch::Tensor& xp, const torch::Tensor& index,
   TORCH_CHECK(out.numel() == (r1 - r0) * index.size(3) * offsets.size(1) *
                                  xp.size(3),
               "columns: (P, taps, C) values expected");
+  check_reach(xp, offsets, ch, index.size(3));
   AT_DISPATCH_FLOATING_TYPES(xp.scalar_type(), "pad_pick", [&] {
     pick_kernel<scalar_t>(xp, index, offsets, out, ch);
   });
@@ -317,6 +334,7 @@ void probs_grad(const torch::Tensor& xp, const torch::Tensor& offsets,
   TORCH_CHECK(gcols.numel() >= (r1 - r0) * grad_probs.size(3) *
                                    offsets.size(1) * xp.size(3),
               "columns' gradient: (P, taps, C) values expected");
+  check_reach(xp, offsets, ch, grad_probs.size(3));
   AT_DISPATCH_FLOATING_TYPES(xp.scalar_type(), "pad_probs_grad", [&] {
     probs_grad_kernel<scalar_t>(xp, offsets, gcols, grad_probs, ch);
   });
