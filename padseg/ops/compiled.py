@@ -9,11 +9,12 @@ built on first use with PyTorch's C++ extension loader (a C++ compiler and
 ``$PADSEG_CACHE/kernels`` (default ``~/.cache/padseg/kernels``), one library
 per source version, Python and PyTorch installation.
 
-Without them (no compiler, a failed build, ``PADSEG_COMPILED=0``) the fast
-paths run in plain PyTorch operations with the same results, after one
-warning that says why. Only float32 and float64 CPU tensors use the kernels.
+Where they cannot be built (no compiler, no ``ninja``, a platform without
+``fcntl``), padseg warns once, saying why, and the fast paths run in plain
+PyTorch operations with the same results; ``PADSEG_COMPILED=0`` switches the
+kernels off without a warning. Only float32 and float64 CPU tensors use
+them.
 """
-import fcntl
 import hashlib
 import importlib.util
 import logging
@@ -72,6 +73,7 @@ def _library() -> Tuple[str, str]:
 def _build() -> ModuleType:
     """Load the library, building it first (under a lock, in a temporary
     directory, then moved into place) if it is not there yet."""
+    import fcntl  # POSIX only: elsewhere the build fails and padseg falls back
     name, path = _library()
     if not os.path.exists(path):
         os.makedirs(os.path.dirname(path), exist_ok=True)
