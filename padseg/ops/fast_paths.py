@@ -66,6 +66,23 @@ def fast_paths_apply(x: Tensor, weight: Tensor) -> bool:
     return x.device.type == 'cpu' and weight.shape[1] >= _MIN_GROUP_CHANNELS
 
 
+def _tap_offsets(kernel: Pair, paddings: Sequence[Pair],
+                 dilations: Sequence[Pair],
+                 device: Optional[torch.device] = None
+                 ) -> Tuple[Tensor, Tensor]:
+    """Where each candidate's taps read, relative to an output pixel's
+    window origin ``(i * sh, j * sw)``: rows ``a * dh_k - ph_k``, ``(D,
+    KH)``, and columns ``b * dw_k - pw_k``, ``(D, KW)``, int64."""
+    kh, kw = kernel
+    rows = torch.tensor([[a * dh - ph for a in range(kh)]
+                         for (ph, _), (dh, _) in zip(paddings, dilations)],
+                        dtype=torch.int64, device=device)
+    cols = torch.tensor([[b * dw - pw for b in range(kw)]
+                         for (_, pw), (_, dw) in zip(paddings, dilations)],
+                        dtype=torch.int64, device=device)
+    return rows, cols
+
+
 class _Plan:
     """Geometry shared by the paths.
 
@@ -108,12 +125,8 @@ class _Plan:
         self.kernels = (compiled.kernels(x.dtype)
                         if x.device.type == 'cpu' else None)
         if self.kernels is not None:
-            self.row_offsets = torch.tensor(
-                [[a * dh - ph for a in range(kh)]
-                 for (ph, _), (dh, _) in zip(self.paddings, self.dilations)])
-            self.col_offsets = torch.tensor(
-                [[b * dw - pw for b in range(kw)]
-                 for (_, pw), (_, dw) in zip(self.paddings, self.dilations)])
+            self.row_offsets, self.col_offsets = _tap_offsets(
+                self.kernel, self.paddings, self.dilations)
             # Where each candidate's tap starts in the padded input
             # (channels-last), from the output pixel's own position.
             self.offsets = ((self.row_offsets[:, :, None] * self.padded[1] +
@@ -330,6 +343,7 @@ class _PADConvColumns(torch.autograd.Function):
         elif need_x:  # channels-last rows of each image and a row that
             # collects what taps outside the image would add (dropped)
             grad_rows = xp.new_zeros(plan.batch, h * w + 1, c)
+            grad_cl = grad_rows[:, :-1].view(plan.batch, h, w, c)
             table = plan.table()
         grad_w = (torch.zeros(wrows.shape, dtype=acc_dtype, device=device)
                   if need_w else None)
@@ -371,11 +385,8 @@ class _PADConvColumns(torch.autograd.Function):
                                             part.view(-1, c))
         del buffer, gbuffer, grad_buffer
         grad_x = None
-        if need_x and kernels is not None:
+        if need_x:
             grad_x = grad_cl.permute(0, 3, 1, 2).contiguous()
-        elif need_x:
-            grad_x = grad_rows[:, :-1].view(plan.batch, h, w, c).permute(
-                0, 3, 1, 2).contiguous()
         if need_w:
             grad_w = grad_w.view(plan.out_channels, *plan.kernel,
                                  -1).permute(0, 3, 1, 2)
@@ -434,12 +445,7 @@ def _gather_table(in_size: Pair, out_size: Pair, stride: Pair, kernel: Pair,
     (h, w), (ho, wo), (sh, sw), (kh, kw) = in_size, out_size, stride, kernel
     zero_row = h * w
     itype = torch.int64  # index_add_ ran 2.5x slower with int32 indices
-    taps_h = torch.tensor([[a * dh - ph for a in range(kh)]
-                           for (ph, _), (dh, _) in zip(paddings, dilations)],
-                          dtype=itype, device=device)
-    taps_w = torch.tensor([[b * dw - pw for b in range(kw)]
-                           for (_, pw), (_, dw) in zip(paddings, dilations)],
-                          dtype=itype, device=device)
+    taps_h, taps_w = _tap_offsets(kernel, paddings, dilations, device)
     rows_in = torch.arange(ho, dtype=itype, device=device)[
         None, :, None] * sh + taps_h[:, None]  # (D, H_out, KH)
     cols_in = torch.arange(wo, dtype=itype, device=device)[

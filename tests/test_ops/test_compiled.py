@@ -24,10 +24,16 @@ class Spy:
 
 
 @pytest.fixture
-def spy(monkeypatch):
+def module(monkeypatch):
+    """The built kernels (switched on, whatever the environment says)."""
     monkeypatch.setenv('PADSEG_COMPILED', '1')
     module = compiled.kernels()
     assert module is not None, 'the PAD kernels did not build'
+    return module
+
+
+@pytest.fixture
+def spy(module, monkeypatch):
     spy = Spy(module)
     monkeypatch.setattr(compiled, 'kernels',
                         lambda dtype=None: spy if dtype in (
@@ -61,9 +67,7 @@ def test_half_precision_does_not_use_them(spy):
     assert spy.calls == []
 
 
-def test_kernels_refuse_a_bad_index_and_bad_tensors():
-    module = compiled.kernels()
-    assert module is not None, 'the PAD kernels did not build'
+def test_kernels_refuse_a_bad_index_and_bad_tensors(module):
     x, weight, _, probs, rest = geometry_args(GEOMETRIES[0], torch.float32)
     plan = fast_paths._Plan(x, weight, tuple(probs.shape[-2:]), *rest)
     xp, n_rows = plan.pad(x), plan.out_size[0]
@@ -113,14 +117,11 @@ def test_switched_off_and_checked_by_the_environment(monkeypatch):
         compiled.kernels()
 
 
-
 @pytest.mark.parametrize('stride', [1, 2])
-def test_two_threads_give_the_reference(stride, monkeypatch):
+def test_two_threads_give_the_reference(stride, module):
     """The kernels split work over threads (the fold by input rows, so that
     no two threads add into the same values); the suite otherwise runs with
     one thread."""
-    monkeypatch.setenv('PADSEG_COMPILED', '1')
-    assert compiled.kernels() is not None, 'the PAD kernels did not build'
     geometry = (16, 8, 3, stride, 1, 1, (1, 2, 4), 13, 11, True)
     x, weight, bias, probs, rest = geometry_args(geometry, torch.float64, 2)
     inputs = [t.requires_grad_() for t in (x, weight, bias, probs)]
@@ -144,12 +145,11 @@ def test_two_threads_give_the_reference(stride, monkeypatch):
         gathered, pad_conv2d_reference(x, weight, bias, one_hot, *rest))
 
 
-def test_the_built_library_is_loaded_not_rebuilt(monkeypatch, tmp_path):
+def test_the_built_library_is_loaded_not_rebuilt(module, monkeypatch,
+                                                  tmp_path):
     def no_compiler(*args):
         raise AssertionError('compiled again')
 
-    monkeypatch.setenv('PADSEG_COMPILED', '1')
-    assert compiled.kernels() is not None, 'the PAD kernels did not build'
     monkeypatch.setattr(compiled, '_compile', no_compiler)
     assert callable(compiled._build().mix)
     # Another source is another library, built on its own.
