@@ -2,8 +2,10 @@
 
 ``csrc/pad_columns.cpp`` fuses the per-candidate passes of
 :mod:`padseg.ops.fast_paths` (mixing the candidates' columns, the
-probabilities' gradient, the fold of the columns' gradient into the input's,
-picking each pixel's columns in argmax evaluation) into one pass each. It is
+probabilities' gradient, the fold of the columns' gradient into the input's)
+into one pass each, runs argmax evaluation (each pixel's columns picked at
+its own candidate, the product, the output) in one call, and makes the
+transposed copies (input, weight, output) in vector-register blocks. It is
 built on first use with PyTorch's C++ extension loader (a C++ compiler and
 ``ninja`` needed, about a minute once) and kept in
 ``$PADSEG_CACHE/kernels`` (default ``~/.cache/padseg/kernels``), one library

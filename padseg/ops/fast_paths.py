@@ -27,11 +27,14 @@ call and reused (fresh pages are costly). The chunks of the gather path
 
 Where :mod:`padseg.ops.compiled` has its kernels (float32 and float64 on the
 CPU), the per-candidate passes (the mix, the probabilities' gradient, the
-fold, the gather) run fused, one pass each over a chunk, and the input's
-padded channels-last copy is a tiled transpose; otherwise they run in the
-PyTorch operations above. Both give the same results.
+fold) run fused, one pass each over a chunk; argmax evaluation runs its
+whole loop over chunks (gather, product, output) in one call; and the
+transposed copies (the input's padded channels-last copy, the weight's rows,
+the output) go in vector-register blocks. Otherwise they run in the PyTorch
+operations above. Both give the same results.
 """
 import functools
+from types import ModuleType
 from typing import Iterator, Optional, Sequence, Tuple
 
 import torch
@@ -89,24 +92,25 @@ class _Plan:
     Candidate ``k`` reads tap ``(a, b)`` of output pixel ``(i, j)`` at input
     position ``(i * sh + a * dh_k - ph_k, j * sw + b * dw_k - pw_k)``. The
     padded input (:meth:`pad`) moves it by ``(top, left)``, the largest
-    candidate padding. ``budget``: bytes of a chunk's column buffer
-    (default: ``_CHUNK_BYTES``, or the input's size if smaller).
+    candidate padding. A chunk's column buffer holds ``budget`` bytes, or
+    ``min_pixels`` output pixels if that is more. Made by :meth:`of`.
     """
 
-    def __init__(self, x: Tensor, weight: Tensor, out_size: Pair,
-                 stride: Pair, paddings: Sequence[Pair],
-                 dilations: Sequence[Pair], groups: int,
-                 budget: Optional[int] = None) -> None:
-        n, c, h, w = x.shape
-        o, _, kh, kw = weight.shape
+    def __init__(self, in_shape: Tuple[int, ...],
+                 weight_shape: Tuple[int, ...], itemsize: int,
+                 device: torch.device, out_size: Pair, stride: Pair,
+                 paddings: Tuple[Pair, ...], dilations: Tuple[Pair, ...],
+                 groups: int, budget: int, min_pixels: int,
+                 kernels: Optional[ModuleType]) -> None:
+        n, c, h, w = in_shape
+        o, _, kh, kw = weight_shape
         ho, wo = out_size
         self.batch, self.in_channels, self.out_channels = n, c, o
         self.in_size, self.out_size = (h, w), (ho, wo)
-        self.device = x.device
+        self.device = device
         self.kernel, self.taps = (kh, kw), kh * kw
-        self.stride, self.groups = tuple(stride), groups
-        self.dilations = [tuple(d) for d in dilations]
-        self.paddings = [tuple(p) for p in paddings]
+        self.stride, self.groups = stride, groups
+        self.dilations, self.paddings = list(dilations), list(paddings)
         self.top = max(p[0] for p in paddings)
         self.left = max(p[1] for p in paddings)
         reach_h = max((ho - 1) * stride[0] + (kh - 1) * dh - ph
@@ -115,15 +119,11 @@ class _Plan:
                       for (_, pw), (_, dw) in zip(paddings, dilations))
         self.padded = (self.top + max(reach_h + 1, h),
                        self.left + max(reach_w + 1, w))
-        if budget is None:
-            budget = min(_CHUNK_BYTES, x.numel() * x.element_size())
-        pixels = max(_CHUNK_PIXELS,
-                     budget // (self.taps * c * x.element_size()))
+        pixels = max(min_pixels, budget // (self.taps * c * itemsize))
         rows = max(1, min(ho, -(-pixels // wo)))
         # As many chunks as that needs, of balanced heights.
         self.rows_per_chunk = -(-ho // -(-ho // rows))
-        self.kernels = (compiled.kernels(x.dtype)
-                        if x.device.type == 'cpu' else None)
+        self.kernels = kernels
         if self.kernels is not None:
             self.row_offsets, self.col_offsets = _tap_offsets(
                 self.kernel, self.paddings, self.dilations)
@@ -133,9 +133,32 @@ class _Plan:
                              self.col_offsets[:, None, :]) * c).view(
                                  len(dilations), -1)
 
+    @staticmethod
+    def of(x: Tensor, weight: Tensor, out_size: Pair, stride: Pair,
+           paddings: Sequence[Pair], dilations: Sequence[Pair], groups: int,
+           budget: Optional[int] = None) -> '_Plan':
+        """The plan of these tensors' geometry. Plans are kept (read only)
+        and reused: building one takes about 0.1 ms, a few per cent of a
+        small layer's evaluation."""
+        if budget is None:
+            budget = min(_CHUNK_BYTES, x.numel() * x.element_size())
+        kernels = (compiled.kernels(x.dtype)
+                   if x.device.type == 'cpu' else None)
+        return _kept_plan(tuple(x.shape), tuple(weight.shape),
+                          x.element_size(), x.device, tuple(out_size),
+                          tuple(stride), tuple(map(tuple, paddings)),
+                          tuple(map(tuple, dilations)), groups, budget,
+                          _CHUNK_PIXELS, kernels)
+
+    @property
+    def placement(self) -> Tuple[int, int, int, int]:
+        """``(sh, sw, top, left)``: where output pixels read in the padded
+        input, for the compiled kernels."""
+        return (*self.stride, self.top, self.left)
+
     def kernel_chunk(self, n: int, r0: int, r1: int) -> Tuple[int, ...]:
         """A chunk's arguments to the compiled kernels."""
-        return (n, r0, r1, *self.stride, self.top, self.left)
+        return (n, r0, r1, *self.placement)
 
     def table(self) -> Tensor:
         """See :func:`_gather_table`: the input row that each candidate's
@@ -211,10 +234,17 @@ class _Plan:
     def weight_rows(self, weight: Tensor) -> Tensor:
         """``W`` as ``(groups, O/groups, K*K*C/groups)``, columns ordered
         (tap, channel) like the column matrix (a view for a channels-last
-        weight, else a copy)."""
+        weight, else a copy: the compiled kernels' is several times faster
+        than PyTorch's copy of the permuted weight)."""
         g, o = self.groups, self.out_channels
+        if (self.kernels is not None and weight.is_contiguous()
+                and weight.device.type == 'cpu'):
+            return self.kernels.weight_rows(weight, g)
         return weight.reshape(g, o // g, *weight.shape[1:]).permute(
             0, 1, 3, 4, 2).reshape(g, o // g, -1)
+
+
+_kept_plan = functools.lru_cache(maxsize=32)(_Plan)
 
 
 def _group_columns(cols: Tensor, taps: int, groups: int) -> Tensor:
@@ -409,8 +439,8 @@ def pad_conv2d_columns(x: Tensor, weight: Tensor, bias: Optional[Tensor],
     """PAD convolution for any ``probs`` (soft, straight-through, one-hot)
     with every gradient; the arguments and result of
     :func:`padseg.ops.pad_conv.pad_conv2d_reference`."""
-    plan = _Plan(x, weight, tuple(probs.shape[-2:]), stride, paddings,
-                 dilations, groups)
+    plan = _Plan.of(x, weight, tuple(probs.shape[-2:]), stride, paddings,
+                    dilations, groups)
     if torch.is_grad_enabled() and any(
             t is not None and t.requires_grad
             for t in (x, weight, bias, probs)):
@@ -464,41 +494,36 @@ def pad_conv2d_gather(x: Tensor, weight: Tensor, bias: Optional[Tensor],
     W_out)``, as for one-hot ``probs``): each pixel's columns are gathered at
     its own dilation, then multiplied by the weight once. No autograd.
 
-    The compiled kernel reads the padded channels-last input; in PyTorch
-    operations the input is stored channels-last and unpadded, plus one zero
-    row per image that every tap falling outside the image reads."""
-    plan = _Plan(x, weight, tuple(index.shape[-2:]), stride, paddings,
-                 dilations, groups, budget=_CHUNK_BYTES)
-    n_img, c, h, w = x.shape
-    ho, wo = plan.out_size
+    The compiled kernels run the whole loop over chunks in one call, reading
+    the padded channels-last input; in PyTorch operations the input is stored
+    channels-last and unpadded, plus one zero row per image that every tap
+    falling outside the image reads."""
+    plan = _Plan.of(x, weight, tuple(index.shape[-2:]), stride, paddings,
+                    dilations, groups, budget=_CHUNK_BYTES)
     wrows = plan.weight_rows(weight)
     bias = None if bias is None else bias.to(x.dtype)
+    if plan.kernels is not None:
+        return plan.kernels.gather_conv(
+            plan.pad(x), index.to(torch.int64)[:, None].contiguous(),
+            plan.offsets, wrows.contiguous(), bias, plan.rows_per_chunk,
+            *plan.placement)
+    n_img, c, h, w = x.shape
+    ho, wo = plan.out_size
+    rows = x.new_empty(n_img, h * w + 1, c)
+    for n in range(n_img):  # 2-D transposes take PyTorch's blocked copy
+        rows[n, :-1].copy_(x[n].reshape(c, h * w).t())
+    rows[:, -1].zero_()
+    table = plan.table()
+    pixel_c = torch.arange(wo, device=x.device)[None, :]
     out = x.new_empty(n_img, plan.out_channels, ho, wo)
     buffer = plan.buffer(x, plan.taps * c)
     scratch = plan.buffer(x, plan.out_channels)
-    if plan.kernels is not None:  # straight from the padded input
-        xp, index_ = plan.pad(x), index.to(torch.int64)[:, None].contiguous()
-
-        def fill(cols: Tensor, n: int, r0: int, r1: int) -> None:
-            plan.kernels.pick(xp, index_, plan.offsets, cols,
-                              *plan.kernel_chunk(n, r0, r1))
-    else:  # channels-last rows, a zero row, the rows' table
-        rows = x.new_empty(n_img, h * w + 1, c)
-        for n in range(n_img):  # 2-D transposes take PyTorch's blocked copy
-            rows[n, :-1].copy_(x[n].reshape(c, h * w).t())
-        rows[:, -1].zero_()
-        table = plan.table()
-        pixel_c = torch.arange(wo, device=x.device)[None, :]
-
-        def fill(cols: Tensor, n: int, r0: int, r1: int) -> None:
-            pixel_r = torch.arange(r0, r1, device=x.device)[:, None]
-            torch.index_select(
-                rows[n], 0, table[index[n, r0:r1], pixel_r, pixel_c].view(-1),
-                out=cols.view(-1, c))
-
     for n, r0, r1 in plan.chunks():
         cols = plan.chunk(buffer, r0, r1)
-        fill(cols, n, r0, r1)
+        pixel_r = torch.arange(r0, r1, device=x.device)[:, None]
+        torch.index_select(
+            rows[n], 0, table[index[n, r0:r1], pixel_r, pixel_c].view(-1),
+            out=cols.view(-1, c))
         _matmul_into(_rows(out, n, r0, r1), cols.view((r1 - r0) * wo, -1),
                      wrows, bias, plan.taps, scratch)
     return out

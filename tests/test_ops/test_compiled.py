@@ -4,6 +4,7 @@ import warnings
 
 import pytest
 import torch
+import torch.nn.functional as F
 from test_fast_paths import GEOMETRIES, geometry_args
 
 from padseg.ops import compiled, fast_paths
@@ -47,8 +48,8 @@ def test_every_pass_runs_compiled(spy):
     inputs = [t.requires_grad_() for t in (x, weight, probs)]
     out = fast_paths.pad_conv2d_columns(x, weight, bias, probs, *rest)
     out.square().sum().backward()
-    assert set(spy.calls) == {'to_channels_last', 'mix', 'probs_grad',
-                              'fold'}
+    assert set(spy.calls) == {'to_channels_last', 'weight_rows', 'mix',
+                              'probs_grad', 'fold'}
     ref = pad_conv2d_reference(x, weight, bias, probs, *rest)
     grads = torch.autograd.grad(ref.square().sum(), inputs)
     for t, expected in zip(inputs, grads):
@@ -57,7 +58,8 @@ def test_every_pass_runs_compiled(spy):
     index = probs.argmax(1)
     with torch.no_grad():
         fast_paths.pad_conv2d_gather(x, weight, bias, index, *rest)
-    assert set(spy.calls) == {'to_channels_last', 'pick'}
+    assert set(spy.calls) == {'to_channels_last', 'weight_rows',
+                              'gather_conv'}
 
 
 def test_half_precision_does_not_use_them(spy):
@@ -69,14 +71,28 @@ def test_half_precision_does_not_use_them(spy):
 
 def test_kernels_refuse_a_bad_index_and_bad_tensors(module):
     x, weight, _, probs, rest = geometry_args(GEOMETRIES[0], torch.float32)
-    plan = fast_paths._Plan(x, weight, tuple(probs.shape[-2:]), *rest)
+    plan = fast_paths._Plan.of(x, weight, tuple(probs.shape[-2:]), *rest)
     xp, n_rows = plan.pad(x), plan.out_size[0]
     cols = plan.buffer(x, plan.taps * plan.in_channels)[
         :n_rows * plan.out_size[1] * plan.taps * plan.in_channels]
-    index = torch.full((1, 1, *plan.out_size), 3)  # 3 candidates: 0..2
+    index = torch.zeros((1, 1, *plan.out_size), dtype=torch.int64)
+    wrows = plan.weight_rows(weight).contiguous()
+
+    def gather_conv(index=index, wrows=wrows, bias=None, rows=n_rows):
+        return module.gather_conv(xp, index, plan.offsets, wrows, bias, rows,
+                                  *plan.placement)
+
+    assert gather_conv().shape == (1, plan.out_channels, *plan.out_size)
     with pytest.raises(RuntimeError, match='candidate index 3'):
-        module.pick(xp, index, plan.offsets, cols,
-                    *plan.kernel_chunk(0, 0, n_rows))
+        gather_conv(index=index + 3)  # 3 candidates: 0..2
+    with pytest.raises(RuntimeError, match='weight rows'):
+        gather_conv(wrows=wrows.double())
+    with pytest.raises(RuntimeError, match='weight rows'):
+        gather_conv(wrows=wrows[..., 1:].contiguous())
+    with pytest.raises(RuntimeError, match='bias'):
+        gather_conv(bias=torch.zeros(plan.out_channels + 1))
+    with pytest.raises(RuntimeError, match='rows per chunk'):
+        gather_conv(rows=0)
     with pytest.raises(RuntimeError, match='padded input'):
         module.mix(xp.permute(0, 3, 1, 2), probs, plan.offsets, cols,
                    *plan.kernel_chunk(0, 0, n_rows))
@@ -143,6 +159,34 @@ def test_two_threads_give_the_reference(stride, module):
     one_hot = torch.zeros_like(probs).scatter_(1, probs.argmax(1, True), 1)
     torch.testing.assert_close(
         gathered, pad_conv2d_reference(x, weight, bias, one_hot, *rest))
+
+
+@pytest.mark.parametrize('channels, size', [((20, 12), (13, 11)),
+                                           ((16, 8), (8, 16)),
+                                           ((9, 17), (5, 3))])
+def test_transposed_copies_are_exact(channels, size, module):
+    """The input's copy into the padded channels-last layout and the
+    product's transposed copy into the NCHW output go in 8x8 blocks where
+    both sides have 8 values (in vector registers for float32), the rest one
+    value at a time: sizes with both."""
+    (cin, cout), (h, w) = channels, size
+    geometry = (cin, cout, 3, 1, 1, 1, (1, 2, 4), h, w, True)
+    x, weight, bias, probs, rest = geometry_args(geometry, torch.float32, 2)
+    plan = fast_paths._Plan.of(x, weight, tuple(probs.shape[-2:]), *rest)
+    (hp, wp), top, left = plan.padded, plan.top, plan.left
+    padded = F.pad(x, (left, wp - left - w, top, hp - top - h))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        assert torch.equal(plan.pad(x), padded.permute(0, 2, 3, 1))
+        with torch.no_grad():
+            out = fast_paths.pad_conv2d_gather(x, weight, bias,
+                                               probs.argmax(1), *rest)
+    finally:
+        torch.set_num_threads(threads)
+    one_hot = torch.zeros_like(probs).scatter_(1, probs.argmax(1, True), 1)
+    torch.testing.assert_close(
+        out, pad_conv2d_reference(x, weight, bias, one_hot, *rest))
 
 
 def test_the_built_library_is_loaded_not_rebuilt(module, monkeypatch,
