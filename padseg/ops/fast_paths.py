@@ -57,6 +57,11 @@ _CHUNK_BYTES = 1 << 22
 #: run faster (fewer small operations), and at C = 128 a training step then
 #: needs about 1.8x a plain convolution's memory (docs/benchmarks.md).
 _CHUNK_PIXELS = 384
+#: Argmax evaluation with the compiled kernels: each thread multiplies
+#: blocks of about this many bytes of columns, or this many output pixels if
+#: that is more, on its own (see ``gather_conv`` in csrc/pad_columns.cpp).
+_GATHER_BLOCK_BYTES = 1 << 20
+_GATHER_BLOCK_PIXELS = 256
 #: Fewer input channels per group than this (depthwise convolutions) make
 #: matrix products too thin to beat PyTorch's own grouped convolutions.
 _MIN_GROUP_CHANNELS = 16
@@ -494,19 +499,21 @@ def pad_conv2d_gather(x: Tensor, weight: Tensor, bias: Optional[Tensor],
     W_out)``, as for one-hot ``probs``): each pixel's columns are gathered at
     its own dilation, then multiplied by the weight once. No autograd.
 
-    The compiled kernels run the whole loop over chunks in one call, reading
-    the padded channels-last input; in PyTorch operations the input is stored
-    channels-last and unpadded, plus one zero row per image that every tap
-    falling outside the image reads."""
+    The compiled kernels run it in one call, each thread on its own blocks of
+    output rows, reading the padded channels-last input; in PyTorch
+    operations the input is stored channels-last and unpadded, plus one zero
+    row per image that every tap falling outside the image reads, and the
+    chunks go one after another."""
     plan = _Plan.of(x, weight, tuple(index.shape[-2:]), stride, paddings,
                     dilations, groups, budget=_CHUNK_BYTES)
     wrows = plan.weight_rows(weight)
     bias = None if bias is None else bias.to(x.dtype)
     if plan.kernels is not None:
+        pixels = max(_GATHER_BLOCK_PIXELS, _GATHER_BLOCK_BYTES //
+                     (plan.taps * plan.in_channels * x.element_size()))
         return plan.kernels.gather_conv(
             plan.pad(x), index.to(torch.int64)[:, None].contiguous(),
-            plan.offsets, wrows.contiguous(), bias, plan.rows_per_chunk,
-            *plan.placement)
+            plan.offsets, wrows.contiguous(), bias, pixels, *plan.placement)
     n_img, c, h, w = x.shape
     ho, wo = plan.out_size
     rows = x.new_empty(n_img, h * w + 1, c)

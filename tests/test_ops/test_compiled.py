@@ -78,9 +78,9 @@ def test_kernels_refuse_a_bad_index_and_bad_tensors(module):
     index = torch.zeros((1, 1, *plan.out_size), dtype=torch.int64)
     wrows = plan.weight_rows(weight).contiguous()
 
-    def gather_conv(index=index, wrows=wrows, bias=None, rows=n_rows):
-        return module.gather_conv(xp, index, plan.offsets, wrows, bias, rows,
-                                  *plan.placement)
+    def gather_conv(index=index, wrows=wrows, bias=None, pixels=1):
+        return module.gather_conv(xp, index, plan.offsets, wrows, bias,
+                                  pixels, *plan.placement)
 
     assert gather_conv().shape == (1, plan.out_channels, *plan.out_size)
     with pytest.raises(RuntimeError, match='candidate index 3'):
@@ -91,8 +91,8 @@ def test_kernels_refuse_a_bad_index_and_bad_tensors(module):
         gather_conv(wrows=wrows[..., 1:].contiguous())
     with pytest.raises(RuntimeError, match='bias'):
         gather_conv(bias=torch.zeros(plan.out_channels + 1))
-    with pytest.raises(RuntimeError, match='rows per chunk'):
-        gather_conv(rows=0)
+    with pytest.raises(RuntimeError, match='pixels per block'):
+        gather_conv(pixels=0)
     with pytest.raises(RuntimeError, match='padded input'):
         module.mix(xp.permute(0, 3, 1, 2), probs, plan.offsets, cols,
                    *plan.kernel_chunk(0, 0, n_rows))

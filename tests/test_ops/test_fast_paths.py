@@ -60,6 +60,8 @@ def chunking(request, monkeypatch):
     if request.param == 'row chunks':
         monkeypatch.setattr(fast_paths, '_CHUNK_PIXELS', 1)
         monkeypatch.setattr(fast_paths, '_CHUNK_BYTES', 1)
+        monkeypatch.setattr(fast_paths, '_GATHER_BLOCK_PIXELS', 1)
+        monkeypatch.setattr(fast_paths, '_GATHER_BLOCK_BYTES', 1)
     return request.param
 
 

@@ -406,15 +406,19 @@ void transpose_into_output(const torch::Tensor& res_t, scalar_t* out,
   });
 }
 
-// The whole convolution of argmax evaluation: for each chunk of `rows`
-// output rows, pick each pixel's columns at its own candidate, multiply by
-// the weight rows (groups, O / groups, taps * C / groups) and write the NCHW
-// output (N, O, Ho, Wo). One call, so the per-chunk work costs no Python.
+// The whole convolution of argmax evaluation, into the NCHW output (N, O,
+// Ho, Wo). The output is cut into blocks of whole rows of one image, of
+// about `pixels` pixels and at least two per thread. Each thread takes whole
+// blocks: it picks each pixel's columns at its own candidate into its own
+// buffer, multiplies them by the weight rows (groups, O / groups, taps * C /
+// groups) on its own and writes its part of the output. Blocks of a few
+// hundred pixels keep a thread's columns in its cache and no thread waits
+// for another: faster than multi-threaded products of larger chunks.
 torch::Tensor gather_conv(const torch::Tensor& xp, const torch::Tensor& index,
                           const torch::Tensor& offsets,
                           const torch::Tensor& weight_rows,
                           const c10::optional<torch::Tensor>& bias,
-                          int64_t rows, int64_t sh, int64_t sw, int64_t top,
+                          int64_t pixels, int64_t sh, int64_t sw, int64_t top,
                           int64_t left) {
   TORCH_CHECK(xp.dim() == 4 && index.dim() == 4 && offsets.dim() == 2 &&
                   weight_rows.dim() == 3,
@@ -434,24 +438,36 @@ torch::Tensor gather_conv(const torch::Tensor& xp, const torch::Tensor& index,
                   (bias->dim() == 1 && bias->size(0) == o &&
                    bias->scalar_type() == xp.scalar_type()),
               "bias: (O,) of the padded input's dtype expected");
-  TORCH_CHECK(rows > 0, "rows per chunk must be positive");
+  TORCH_CHECK(pixels > 0, "pixels per block must be positive");
   auto out = at::empty({n_img, o, ho, wo}, xp.options());
-  auto columns = at::empty({std::min(rows, ho) * wo, taps * c}, xp.options());
-  auto result = at::empty({std::min(rows, ho) * wo, o}, xp.options());
-  for (int64_t n = 0; n < n_img; ++n) {
-    auto out_n = out[n].view({o, ho * wo});
-    for (int64_t r0 = 0; r0 < ho; r0 += rows) {
+  if (out.numel() == 0) return out;
+  // Blocks of balanced heights, enough for every thread.
+  const int64_t most_rows = std::min(ho, (pixels + wo - 1) / wo);
+  int64_t per_image = (ho + most_rows - 1) / most_rows;
+  const int64_t wanted = 2 * at::get_num_threads();
+  if (n_img * per_image < wanted)
+    per_image = std::min(ho, (wanted + n_img - 1) / n_img);
+  const int64_t rows = (ho + per_image - 1) / per_image;
+  per_image = (ho + rows - 1) / rows;
+  at::parallel_for(0, n_img * per_image, 1, [&](int64_t b0, int64_t b1) {
+    // Inside, ATen's and MKL's own threading run inline: one thread each.
+    // No autograd (its mode is per thread, so set here).
+    at::NoGradGuard no_grad;
+    auto columns = at::empty({rows * wo, taps * c}, xp.options());
+    auto result = at::empty({groups == 1 ? rows * wo : 0, o}, xp.options());
+    for (int64_t b = b0; b < b1; ++b) {
+      const int64_t n = b / per_image, r0 = b % per_image * rows;
       const int64_t r1 = std::min(ho, r0 + rows), p = (r1 - r0) * wo;
       auto cols = columns.narrow(0, 0, p);
       pick(xp, index, offsets, cols, n, r0, r1, sh, sw, top, left);
-      auto out_chunk = out_n.narrow(1, r0 * wo, p);
+      auto out_n = out[n].view({o, ho * wo});
       if (groups > 1) {  // (g, O / g, P) by one batched product
         auto grouped = cols.view({p, taps, groups, c / groups})
                            .permute({2, 0, 1, 3})
                            .reshape({groups, p, -1});
         auto res = at::bmm(weight_rows, grouped.transpose(1, 2)).view({o, p});
         if (bias.has_value()) res.add_(bias->unsqueeze(1));
-        out_chunk.copy_(res);
+        out_n.narrow(1, r0 * wo, p).copy_(res);
         continue;
       }
       // cols W^T, then transposed: MKL's product runs faster in this
@@ -467,7 +483,7 @@ torch::Tensor gather_conv(const torch::Tensor& xp, const torch::Tensor& index,
             res, out_n.data_ptr<scalar_t>() + r0 * wo, ho * wo);
       });
     }
-  }
+  });
   return out;
 }
 
