@@ -185,6 +185,21 @@ def test_fast_paths_apply_to_dense_cpu_convolutions_only():
                                            torch.empty(8, 16, 3, 3))
 
 
+def test_plans_are_kept_per_geometry_dtype_and_chunk_setting(monkeypatch):
+    x, weight, _, probs, rest = geometry_args(GEOMETRIES[1])
+    out_size = tuple(probs.shape[-2:])
+    plan = fast_paths._Plan.of(x, weight, out_size, *rest)
+    assert fast_paths._Plan.of(x.clone(), weight.clone(), out_size,
+                               *rest) is plan
+    assert fast_paths._Plan.of(x[:1], weight, out_size, *rest).batch == 1
+    assert fast_paths._Plan.of(x.float(), weight, out_size,
+                               *rest) is not plan
+    assert plan.rows_per_chunk == plan.out_size[0]
+    monkeypatch.setattr(fast_paths, '_CHUNK_PIXELS', 1)
+    monkeypatch.setattr(fast_paths, '_CHUNK_BYTES', 1)
+    assert fast_paths._Plan.of(x, weight, out_size, *rest).rows_per_chunk == 1
+
+
 def test_one_candidate_everywhere_is_the_plain_convolution():
     x, weight, bias, probs, rest = geometry_args(GEOMETRIES[2], torch.float32)
     one_hot = torch.zeros_like(probs)
