@@ -442,19 +442,30 @@ torch::Tensor gather_conv(const torch::Tensor& xp, const torch::Tensor& index,
   auto out = at::empty({n_img, o, ho, wo}, xp.options());
   if (out.numel() == 0) return out;
   // Blocks of balanced heights, enough for every thread.
+  const int64_t threads = at::get_num_threads();
   const int64_t most_rows = std::min(ho, (pixels + wo - 1) / wo);
   int64_t per_image = (ho + most_rows - 1) / most_rows;
-  const int64_t wanted = 2 * at::get_num_threads();
+  const int64_t wanted = 2 * threads;
   if (n_img * per_image < wanted)
     per_image = std::min(ho, (wanted + n_img - 1) / n_img);
   const int64_t rows = (ho + per_image - 1) / per_image;
   per_image = (ho + rows - 1) / rows;
+  // Each thread's buffers, allocated here: memory that worker threads
+  // allocate comes from their own arenas, which hand it back to the system
+  // after each call (fresh pages again on the next one).
+  auto all_columns =
+      at::empty({threads, rows * wo, taps * c}, xp.options());
+  auto all_results =
+      at::empty({threads, groups == 1 ? rows * wo : 0, o}, xp.options());
   at::parallel_for(0, n_img * per_image, 1, [&](int64_t b0, int64_t b1) {
     // Inside, ATen's and MKL's own threading run inline: one thread each.
     // No autograd (its mode is per thread, so set here).
     at::NoGradGuard no_grad;
-    auto columns = at::empty({rows * wo, taps * c}, xp.options());
-    auto result = at::empty({groups == 1 ? rows * wo : 0, o}, xp.options());
+    // The modulo only matters when called inside an outer parallel region,
+    // where this loop runs inline on one thread of any number.
+    const int64_t slot = at::get_thread_num() % threads;
+    auto columns = all_columns[slot];
+    auto result = all_results[slot];
     for (int64_t b = b0; b < b1; ++b) {
       const int64_t n = b / per_image, r0 = b % per_image * rows;
       const int64_t r1 = std::min(ho, r0 + rows), p = (r1 - r0) * wo;
