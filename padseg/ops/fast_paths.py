@@ -242,8 +242,7 @@ class _Plan:
         weight, else a copy: the compiled kernels' is several times faster
         than PyTorch's copy of the permuted weight)."""
         g, o = self.groups, self.out_channels
-        if (self.kernels is not None and weight.is_contiguous()
-                and weight.device.type == 'cpu'):
+        if self.kernels is not None and weight.is_contiguous():
             return self.kernels.weight_rows(weight, g)
         return weight.reshape(g, o // g, *weight.shape[1:]).permute(
             0, 1, 3, 4, 2).reshape(g, o // g, -1)

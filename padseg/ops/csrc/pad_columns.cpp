@@ -395,17 +395,6 @@ torch::Tensor weight_rows(const torch::Tensor& weight, int64_t groups) {
   return rows;
 }
 
-// out (O, out_ld), columns [0, P) <- res (P, O)^T, in blocks of pixels.
-template <typename scalar_t>
-void transpose_into_output(const torch::Tensor& res_t, scalar_t* out,
-                           int64_t out_ld) {
-  const int64_t p = res_t.size(0), o = res_t.size(1);
-  const scalar_t* res = res_t.data_ptr<scalar_t>();
-  at::parallel_for(0, p, 4 * kTile, [&](int64_t p0, int64_t p1) {
-    transpose(res + p0 * o, o, out + p0, out_ld, p1 - p0, o);
-  });
-}
-
 // The whole convolution of argmax evaluation, into the NCHW output (N, O,
 // Ho, Wo). The output is cut into blocks of whole rows of one image, of
 // about `pixels` pixels and at least two per thread. Each thread takes whole
@@ -492,8 +481,8 @@ torch::Tensor gather_conv(const torch::Tensor& xp, const torch::Tensor& index,
       else
         at::mm_out(res, cols, weight_t);
       AT_DISPATCH_FLOATING_TYPES(xp.scalar_type(), "pad_gather_out", [&] {
-        transpose_into_output<scalar_t>(
-            res, out_n.data_ptr<scalar_t>() + r0 * wo, ho * wo);
+        transpose(res.data_ptr<scalar_t>(), o,
+                  out_n.data_ptr<scalar_t>() + r0 * wo, ho * wo, p, o);
       });
     }
   });
