@@ -7,6 +7,7 @@ from mmengine.config import Config, DictAction
 from torch import nn
 
 from padseg.engine.launch import load_config
+from padseg.engine.reliability import install_checkpoint_guards
 from .activation import default_layer
 from .data import SPLITS, Sample, load_model, load_samples
 
@@ -70,7 +71,9 @@ def samples_from_args(cfg: Config, args: argparse.Namespace) -> List[Sample]:
 
 
 def models_from_args(args: argparse.Namespace) -> List[LoadedModel]:
-    """The model of ``config``/``checkpoint`` and the one of ``--compare``."""
+    """The model of ``config``/``checkpoint`` and the one of ``--compare``,
+    loaded through padseg's checked checkpoint loader."""
+    install_checkpoint_guards()
     pairs = [(args.config, args.checkpoint)]
     if args.compare:
         pairs.append(tuple(args.compare))

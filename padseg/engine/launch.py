@@ -103,7 +103,11 @@ def adapt_to_device(cfg: Config, amp: bool = False) -> Config:
 
 
 def build_runner(cfg: Config):
-    """The Runner of the config's scope (``runner_type`` honoured)."""
+    """The Runner of the config's scope (``runner_type`` honoured), with
+    padseg's checkpoint loader installed (:func:`install_checkpoint_guards`:
+    a tool's process, not an import, decides that)."""
+    from .reliability import install_checkpoint_guards
+    install_checkpoint_guards()
     scope = task_scope(cfg)
     if scope == 'mmseg':
         import mmseg.models  # noqa: F401

@@ -11,15 +11,19 @@
   ``tools/test.py``, ``init_cfg=dict(type='Pretrained')``) are checked first
   (empty, truncated, CRC-32 of every member) and any failure raises
   :class:`UnreadableFileError` naming the file, what is wrong, and the newest
-  complete checkpoint next to it. :class:`SafeLoadImageFromFile` and
-  :class:`SafeLoadAnnotations` do the same for images and label maps.
+  complete checkpoint next to it: through :func:`install_checkpoint_guards`
+  (padseg's tools call it) for every load, and through
+  :class:`SafeCheckpointHook` for ``--resume`` and ``load_from`` under any
+  tool. :class:`UnreadableFilesHook` makes the stock image and label-map
+  loaders of a run's datasets name the file they cannot read.
 * **Bad numbers.** :class:`FiniteLossHook` stops training before a
   non-finite loss or gradient reaches the weights (or skips that step), and
   :class:`SafeCheckpointHook` refuses to save non-finite weights.
 
-Importing this module registers the hooks and transforms in MMEngine's root
-registries (visible under the mmseg and mmpretrain scopes) and makes it
-MMEngine's loader for local checkpoint paths.
+Importing this module registers the hooks in MMEngine's root registry
+(visible under the mmseg and mmpretrain scopes) and the ``'atomic_local'``
+file backend, and changes nothing else: configs and tools switch the guards
+on explicitly.
 """
 import glob
 import logging
@@ -37,15 +41,17 @@ from mmengine.fileio import LocalBackend, register_backend
 from mmengine.hooks import CheckpointHook, Hook
 from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
-from mmengine.registry import HOOKS, TRANSFORMS
-from mmengine.runner import CheckpointLoader
+from mmengine.registry import HOOKS
+from mmengine.runner import BaseLoop, CheckpointLoader
+from mmengine.runner.checkpoint import find_latest_checkpoint
 from mmseg.datasets.transforms import LoadAnnotations
 
 __all__ = [
     'UnreadableFileError', 'NonFiniteError', 'checkpoint_problem',
-    'load_local_checkpoint', 'newest_complete_checkpoint', 'write_atomically',
-    'AtomicLocalBackend', 'SafeCheckpointHook', 'FiniteLossHook',
-    'SafeLoadImageFromFile', 'SafeLoadAnnotations'
+    'load_local_checkpoint', 'install_checkpoint_guards',
+    'newest_complete_checkpoint', 'write_atomically', 'AtomicLocalBackend',
+    'SafeCheckpointHook', 'FiniteLossHook', 'UnreadableFilesHook',
+    'name_unreadable_files'
 ]
 
 PART_SUFFIX = '.part'
@@ -186,14 +192,13 @@ def _recovery_hint(path: str) -> str:
             f'--cfg-options load_from={earlier}')
 
 
-def load_local_checkpoint(filename: str, map_location=None):
-    """MMEngine's loader for local paths (``CheckpointLoader`` prefix ``''``),
-    with the file checked first and every failure naming the file.
+def check_checkpoint(filename: str) -> str:
+    """``filename`` (``~`` expanded) if it is a complete checkpoint file.
 
     Raises:
         FileNotFoundError: ``filename`` does not exist.
-        UnreadableFileError: it is empty, truncated, corrupt, or
-            ``torch.load`` refuses it.
+        UnreadableFileError: it is empty, truncated or corrupt.
+    Both name the file and the newest complete checkpoint next to it.
     """
     filename = osp.expanduser(filename)
     if not osp.isfile(filename):
@@ -205,6 +210,20 @@ def load_local_checkpoint(filename: str, map_location=None):
         raise UnreadableFileError(
             f'cannot load checkpoint {filename}: {problem}.' +
             _recovery_hint(filename))
+    return filename
+
+
+def load_local_checkpoint(filename: str, map_location=None):
+    """MMEngine's loader for local paths (``CheckpointLoader`` prefix ``''``),
+    with the file checked first (:func:`check_checkpoint`) and every failure
+    naming the file.
+
+    Raises:
+        FileNotFoundError: ``filename`` does not exist.
+        UnreadableFileError: it is empty, truncated, corrupt, or
+            ``torch.load`` refuses it.
+    """
+    filename = check_checkpoint(filename)
     try:
         return torch.load(filename, map_location=map_location)
     except Exception as exc:
@@ -219,8 +238,18 @@ def load_local_checkpoint(filename: str, map_location=None):
             f'({reason}).' + _recovery_hint(filename)) from exc
 
 
-CheckpointLoader.register_scheme(
-    prefixes='', loader=load_local_checkpoint, force=True)
+def install_checkpoint_guards() -> None:
+    """Make :func:`load_local_checkpoint` MMEngine's loader for local paths,
+    for every checkpoint this process loads by path (``--resume``,
+    ``load_from``, ``init_cfg=dict(type='Pretrained')``, converters).
+
+    padseg's tools call it; importing padseg does not, so a program that
+    pulls padseg in through ``custom_imports`` keeps MMEngine's loader (its
+    runs still get :class:`SafeCheckpointHook`'s check of ``--resume`` and
+    ``load_from``). Calling it again changes nothing.
+    """
+    CheckpointLoader.register_scheme(
+        prefixes='', loader=load_local_checkpoint, force=True)
 
 
 # --------------------------------------------------------------------------
@@ -260,7 +289,10 @@ class SafeCheckpointHook(CheckpointHook):
     * stale ``.part`` files of a killed run are removed when training starts;
     * a checkpoint whose weights or buffers are not finite is not written:
       training stops with :class:`NonFiniteError`, naming the tensors and
-      the last good checkpoint.
+      the last good checkpoint;
+    * the checkpoint the run will load (``--resume``, ``load_from``, the
+      checkpoint of ``test.py``) is checked before MMEngine reads it
+      (:func:`check_checkpoint`), under padseg's tools and the stock ones.
 
     Example:
         >>> default_hooks = dict(checkpoint=dict(
@@ -285,6 +317,16 @@ class SafeCheckpointHook(CheckpointHook):
                        and '://' not in out_dir)
         if self.atomic:
             self.backend_args = dict(backend='atomic_local')
+
+    def before_run(self, runner) -> None:
+        super().before_run(runner)
+        # Runner.train/val/test call before_run, then load_or_resume: the
+        # same choice of file as load_or_resume makes.
+        path = runner._load_from
+        if runner._resume and path is None:
+            path = find_latest_checkpoint(runner.work_dir)
+        if path is not None and '://' not in str(path):
+            check_checkpoint(str(path))
 
     def before_train(self, runner) -> None:
         # The parent's pruning of expired checkpoints is replaced by the
@@ -526,11 +568,11 @@ def _unreadable(kind: str, path: str, exc: Exception) -> OSError:
     return UnreadableFileError(f'cannot load {kind} {path}: {what}')
 
 
-@TRANSFORMS.register_module()
-class SafeLoadImageFromFile(LoadImageFromFile):
-    """mmcv's ``LoadImageFromFile`` (same arguments) whose failures name the
-    file and say what is wrong: missing, empty, unreadable or undecodable
-    (the stock one gives a bare OpenCV assertion for an empty file)."""
+class _NamingLoadImageFromFile(LoadImageFromFile):
+    """mmcv's ``LoadImageFromFile`` whose failures name the file and say what
+    is wrong (the stock one gives a bare OpenCV assertion for an empty
+    file). Not registered: :func:`name_unreadable_files` gives built
+    loaders this class, so configs keep the stock type name."""
 
     def transform(self, results: dict) -> Optional[dict]:
         try:
@@ -539,11 +581,10 @@ class SafeLoadImageFromFile(LoadImageFromFile):
             raise _unreadable('image', results['img_path'], exc) from exc
 
 
-@TRANSFORMS.register_module()
-class SafeLoadAnnotations(LoadAnnotations):
-    """mmseg's ``LoadAnnotations`` (same arguments) whose failures to read
-    the label map name the file (the stock one says ``'NoneType' object has
-    no attribute 'squeeze'`` or ``cannot identify image file <BytesIO>``)."""
+class _NamingLoadAnnotations(LoadAnnotations):
+    """mmseg's ``LoadAnnotations`` whose failures to read the label map name
+    the file (the stock one says ``'NoneType' object has no attribute
+    'squeeze'`` or ``cannot identify image file <BytesIO>``)."""
 
     def _load_seg_map(self, results: dict) -> None:
         try:
@@ -553,3 +594,76 @@ class SafeLoadAnnotations(LoadAnnotations):
         except Exception as exc:
             raise _unreadable('label map', results['seg_map_path'],
                               exc) from exc
+
+
+_NAMING_LOADERS = {
+    LoadImageFromFile: _NamingLoadImageFromFile,
+    LoadAnnotations: _NamingLoadAnnotations,
+}
+# where transforms and datasets keep what they wrap: Compose, RandomChoice,
+# RandomApply (transforms), TestTimeAug (subroutines), a dataset (pipeline),
+# dataset wrappers (dataset, datasets)
+_CHILDREN = ('transforms', 'subroutines', 'pipeline', 'dataset', 'datasets')
+
+
+def name_unreadable_files(node, _seen: Optional[set] = None) -> int:
+    """Make every stock ``LoadImageFromFile`` / ``LoadAnnotations`` in
+    ``node`` (a dataset, a dataset wrapper, a ``Compose`` or a transform)
+    name the file it cannot read; return how many were changed.
+
+    Only those objects change (their class becomes a subclass whose only
+    difference is the error message); subclasses of the loaders, the
+    registries and every other instance stay as they are.
+    """
+    seen = set() if _seen is None else _seen
+    if id(node) in seen or isinstance(node, (str, bytes, dict)):
+        return 0
+    seen.add(id(node))
+    if type(node) in _NAMING_LOADERS:
+        node.__class__ = _NAMING_LOADERS[type(node)]
+        return 1
+    if isinstance(node, (list, tuple)):
+        return sum(name_unreadable_files(child, seen) for child in node)
+    return sum(
+        name_unreadable_files(getattr(node, attr), seen)
+        for attr in _CHILDREN if getattr(node, attr, None) is not None)
+
+
+@HOOKS.register_module()
+class UnreadableFilesHook(Hook):
+    """Make the image and label-map loaders of the run's datasets name a
+    file they cannot read: missing, empty, or not decodable.
+
+    The stock loaders say ``!buf.empty()`` (an empty image) or ``cannot
+    identify image file <BytesIO>`` (a damaged label map) without the file.
+    Before the run, this hook turns the built ``LoadImageFromFile`` and
+    ``LoadAnnotations`` of the train, val and test dataloaders into
+    subclasses that raise ``FileNotFoundError`` / :class:`UnreadableFileError`
+    naming the file and what is wrong (:func:`name_unreadable_files`).
+    Configs keep the stock type names, so every API that edits pipelines by
+    type name (``inference_model``, ``MMSegInferencer``, mmpretrain's
+    inferencers) still finds them.
+
+    Example:
+        >>> default_hooks = dict(unreadable_files=dict(
+        ...     type='UnreadableFilesHook'))
+    """
+
+    priority = 'VERY_HIGH'
+
+    def before_run(self, runner) -> None:
+        for name in ('_train_loop', '_val_loop', '_test_loop'):
+            loop = getattr(runner, name, None)
+            if not isinstance(loop, BaseLoop):  # not built: not run
+                continue
+            changed = name_unreadable_files(loop.dataloader.dataset)
+            iterator = getattr(loop, 'dataloader_iterator', None)
+            if changed and iterator is not None and \
+                    loop.dataloader.num_workers > 0:
+                # IterBasedTrainLoop started its workers when it was built,
+                # before any hook ran; they hold the unchanged dataset. With
+                # persistent workers the DataLoader keeps that iterator and
+                # would only reset it: drop it, so that new workers start.
+                loop.dataloader._iterator = None
+                loop.dataloader_iterator = None  # the old workers stop
+                loop.dataloader_iterator = type(iterator)(loop.dataloader)

@@ -20,8 +20,8 @@ def pad_deeplab_config(path: str, data_root: str, max_iters: int,
     padseg's safe checkpoint hook, finite-loss hook and safe loaders."""
     body = f'''_base_ = {PAD_DEEPLAB!r}
 _pipeline = [
-    dict(type='SafeLoadImageFromFile'),
-    dict(type='SafeLoadAnnotations'),
+    dict(type='LoadImageFromFile'),
+    dict(type='LoadAnnotations'),
     dict(type='PackSegInputs'),
 ]
 _dataset = dict(

@@ -2,7 +2,8 @@
 ``--resume``, ``load_from``, ``tools/test.py`` and
 ``init_cfg=dict(type='Pretrained')`` fail with an error naming the file,
 what is wrong, and the newest complete checkpoint next to it — which still
-works; missing and damaged images and label maps name the file too."""
+works; missing and damaged images and label maps name the file too, through
+the stock loaders of the config and ``UnreadableFilesHook``."""
 import os
 import os.path as osp
 import runpy
@@ -22,10 +23,21 @@ from mmseg.datasets.transforms import LoadAnnotations
 from reliability_helpers import REPO, pad_deeplab_config
 
 from padseg.datasets import make_digits_voc
-from padseg.engine.reliability import (SafeLoadAnnotations,
-                                       SafeLoadImageFromFile,
-                                       UnreadableFileError,
-                                       checkpoint_problem)
+from padseg.engine.reliability import (UnreadableFileError,
+                                       checkpoint_problem,
+                                       install_checkpoint_guards,
+                                       name_unreadable_files)
+
+
+@pytest.fixture
+def guarded_loader():
+    """MMEngine's loader for local paths as padseg's tools install it; the
+    schemes are put back afterwards."""
+    saved = dict(CheckpointLoader._schemes)
+    install_checkpoint_guards()
+    yield
+    CheckpointLoader._schemes.clear()
+    CheckpointLoader._schemes.update(saved)
 
 
 def run_tool(tool, *args):
@@ -96,7 +108,8 @@ def small_checkpoint(path, mtime=None):
 
 
 @pytest.mark.parametrize('how', sorted(PROBLEMS))
-def test_damaged_checkpoint_is_named_and_explained(tmp_path, how):
+def test_damaged_checkpoint_is_named_and_explained(tmp_path, how,
+                                                   guarded_loader):
     good = small_checkpoint(tmp_path / 'iter_1.pth', mtime=1e9)
     bad = small_checkpoint(tmp_path / 'iter_2.pth')
     damage(bad, how)
@@ -113,7 +126,8 @@ def test_damaged_checkpoint_is_named_and_explained(tmp_path, how):
         assert PROBLEMS[how] in checkpoint_problem(bad)
 
 
-def test_intact_checkpoints_pass_and_missing_ones_are_named(tmp_path):
+def test_intact_checkpoints_pass_and_missing_ones_are_named(
+        tmp_path, guarded_loader):
     path = small_checkpoint(tmp_path / 'a.pth')
     legacy = str(tmp_path / 'legacy.pth')
     torch.save({'w': torch.ones(3)}, legacy,
@@ -131,7 +145,8 @@ def test_intact_checkpoints_pass_and_missing_ones_are_named(tmp_path):
         CheckpointLoader.load_checkpoint(missing)
 
 
-def test_pretrained_init_cfg_names_the_damaged_file(tmp_path):
+def test_pretrained_init_cfg_names_the_damaged_file(tmp_path,
+                                                    guarded_loader):
     bad = small_checkpoint(tmp_path / 'imagenet.pth')
     damage(bad, 'half')
     module = BaseModule(init_cfg=dict(type='Pretrained', checkpoint=bad))
@@ -211,6 +226,26 @@ def test_test_tool_and_load_from_name_the_damaged_file(trained, tmp_path):
                  'experiment_name=load_from_empty')
 
 
+def test_stock_runner_checks_load_from_without_the_guards(trained, tmp_path):
+    """Under the stock tools (no install_checkpoint_guards), the config's
+    SafeCheckpointHook still checks the file load_from names, before
+    MMEngine reads it, and names the complete one next to it."""
+    config, work, _ = trained
+    schemes = dict(CheckpointLoader._schemes)
+    folder = shutil.copytree(work, str(tmp_path / 'ckpts'))
+    bad, good = (osp.join(folder, f'iter_{i}.pth') for i in (2, 1))
+    os.utime(good, (1e9, 1e9))
+    damage(bad, 'tail')
+    cfg = Config.fromfile(config)
+    cfg.work_dir = str(tmp_path / 'test')
+    cfg.load_from = bad
+    cfg.experiment_name = 'stock_load_from_tail'
+    with pytest.raises(UnreadableFileError,
+                       match=f'{bad}: it is truncated.*load_from={good}'):
+        Runner.from_cfg(cfg).test()
+    assert CheckpointLoader._schemes == schemes  # nothing was installed
+
+
 # ------------------------------------------------------------------ data
 IMAGE_DAMAGE = {
     'missing': (FileNotFoundError, 'does not exist'),
@@ -231,23 +266,34 @@ def damage_data_file(path, how):
         f.write(content)
 
 
-@pytest.mark.parametrize('how', sorted(IMAGE_DAMAGE))
-@pytest.mark.parametrize('kind', ['image', 'label map'])
-def test_damaged_image_or_label_map_is_named(trained, tmp_path, kind, how):
-    _, _, data_root = trained
+def digits_dataset(root):
+    """The digits train split through the stock loaders, as configs say."""
+    return DATASETS.build(dict(
+        type='DigitsVOCDataset', data_root=root,
+        data_prefix=dict(img_path='JPEGImages',
+                         seg_map_path='SegmentationClass'),
+        ann_file='ImageSets/Segmentation/train.txt',
+        pipeline=[dict(type='LoadImageFromFile'),
+                  dict(type='LoadAnnotations'),
+                  dict(type='PackSegInputs')]))
+
+
+def damaged_copy(data_root, tmp_path, kind, how):
     root = shutil.copytree(data_root, str(tmp_path / 'VOC2012'))
     folder, suffix = (('JPEGImages', '.jpg') if kind == 'image' else
                       ('SegmentationClass', '.png'))
     path = osp.join(root, folder, 'train_000002' + suffix)
     damage_data_file(path, how)
-    dataset = DATASETS.build(dict(
-        type='DigitsVOCDataset', data_root=root,
-        data_prefix=dict(img_path='JPEGImages',
-                         seg_map_path='SegmentationClass'),
-        ann_file='ImageSets/Segmentation/train.txt',
-        pipeline=[dict(type='SafeLoadImageFromFile'),
-                  dict(type='SafeLoadAnnotations'),
-                  dict(type='PackSegInputs')]))
+    return root, path
+
+
+@pytest.mark.parametrize('how', sorted(IMAGE_DAMAGE))
+@pytest.mark.parametrize('kind', ['image', 'label map'])
+def test_damaged_image_or_label_map_is_named(trained, tmp_path, kind, how):
+    _, _, data_root = trained
+    root, path = damaged_copy(data_root, tmp_path, kind, how)
+    dataset = digits_dataset(root)
+    assert name_unreadable_files(dataset) == 2
     dataset[0]  # the intact ones load
     error, what = IMAGE_DAMAGE[how]
     with pytest.raises(error) as info:
@@ -255,8 +301,31 @@ def test_damaged_image_or_label_map_is_named(trained, tmp_path, kind, how):
     assert f'{kind} {path}' in str(info.value) and what in str(info.value)
 
 
+@pytest.mark.parametrize('kind', ['image', 'label map'])
+def test_hook_names_the_file_in_training_workers(trained, tmp_path, kind):
+    """A real run of a config with the stock loaders, two DataLoader workers
+    (started when the iteration loop is built, before any hook) and
+    UnreadableFilesHook: the error that reaches the main process names the
+    damaged file."""
+    config, _, data_root = trained
+    root, path = damaged_copy(data_root, tmp_path, kind, 'empty')
+    cfg = Config.fromfile(config)
+    cfg.work_dir = str(tmp_path / 'work')
+    cfg.experiment_name = f'hook_workers_{kind[0]}'
+    cfg.train_dataloader.dataset.data_root = root
+    cfg.train_dataloader.num_workers = 2
+    cfg.train_dataloader.persistent_workers = True
+    cfg.train_dataloader.batch_size = 4  # the damaged file is in batch 1
+    cfg.default_hooks.unreadable_files = dict(type='UnreadableFilesHook')
+    with pytest.raises(UnreadableFileError) as info:
+        Runner.from_cfg(cfg).train()
+    assert f'cannot load {kind} {path}: the file is empty' in str(info.value)
+
+
 def test_stock_loaders_do_not_name_a_damaged_label_map(tmp_path):
-    """Why the safe loaders exist: the stock ones hide the file."""
+    """Why the hook exists: the stock loaders hide the file; the same
+    instances name it once name_unreadable_files has seen them, and keep
+    their registered type name in the pipeline's config."""
     path = str(tmp_path / 'label.png')
     with open(path, 'wb') as f:
         f.write(b'not an image' * 20)
@@ -269,6 +338,10 @@ def test_stock_loaders_do_not_name_a_damaged_label_map(tmp_path):
     with pytest.raises(Exception) as info:
         LoadImageFromFile()(dict(results))
     assert path not in str(info.value)
-    for safe in (SafeLoadAnnotations(), SafeLoadImageFromFile()):
+    loaders = [LoadAnnotations(), LoadImageFromFile()]
+    assert name_unreadable_files(loaders) == 2
+    assert name_unreadable_files(loaders) == 0  # already changed
+    for loader in loaders:
+        assert isinstance(loader, (LoadAnnotations, LoadImageFromFile))
         with pytest.raises(UnreadableFileError, match=path):
-            safe(dict(results))
+            loader(dict(results))

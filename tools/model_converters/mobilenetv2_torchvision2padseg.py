@@ -14,6 +14,7 @@ import mmengine
 import torch
 from mmengine.runner import CheckpointLoader
 
+from padseg.engine.reliability import install_checkpoint_guards
 from padseg.models.backbones.mobilenet_v2 import \
     convert_torchvision_mobilenet_v2
 
@@ -25,6 +26,7 @@ def main() -> None:
     parser.add_argument('src', help='torchvision checkpoint path or url')
     parser.add_argument('dst', help='save path')
     args = parser.parse_args()
+    install_checkpoint_guards()
 
     checkpoint = CheckpointLoader.load_checkpoint(args.src, map_location='cpu')
     state_dict = checkpoint.get('state_dict', checkpoint)

@@ -17,6 +17,7 @@ import torch
 from mmengine.runner.checkpoint import CheckpointLoader
 from mmengine.utils import mkdir_or_exist
 
+from padseg.engine.reliability import install_checkpoint_guards
 from padseg.models.backbones.vgg import convert_torchvision_vgg
 
 
@@ -30,6 +31,7 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
+    install_checkpoint_guards()
     checkpoint = CheckpointLoader.load_checkpoint(args.src, map_location='cpu')
     state_dict = convert_torchvision_vgg(
         checkpoint.get('state_dict', checkpoint))

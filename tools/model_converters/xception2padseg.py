@@ -14,6 +14,7 @@ import torch
 from mmengine.runner import CheckpointLoader
 from mmengine.utils import mkdir_or_exist
 
+from padseg.engine.reliability import install_checkpoint_guards
 from padseg.models.backbones.xception import convert_timm_xception
 
 
@@ -22,6 +23,7 @@ def main() -> None:
     parser.add_argument('src', help='timm xception65 checkpoint')
     parser.add_argument('dst', help='output .pth for padseg')
     args = parser.parse_args()
+    install_checkpoint_guards()
     if args.src.endswith('.safetensors'):
         try:
             from safetensors.torch import load_file

@@ -8,25 +8,25 @@ data_root = 'data/digits_voc/VOC2012'
 # No RandomFlip: digits are not mirror-symmetric (a mirrored 2 or 7 is not a
 # digit), so flipping would only make the classes harder to tell apart.
 train_pipeline = [
-    dict(type='SafeLoadImageFromFile'),
-    dict(type='SafeLoadAnnotations'),
+    dict(type='LoadImageFromFile'),
+    dict(type='LoadAnnotations'),
     dict(type='PackSegInputs')
 ]
 test_pipeline = [
-    dict(type='SafeLoadImageFromFile'),
-    dict(type='SafeLoadAnnotations'),
+    dict(type='LoadImageFromFile'),
+    dict(type='LoadAnnotations'),
     dict(type='PackSegInputs')
 ]
 # Test-time augmentation over scales (no flips, as above).
 img_ratios = [0.75, 1.0, 1.25]
 tta_pipeline = [
-    dict(type='SafeLoadImageFromFile'),
+    dict(type='LoadImageFromFile'),
     dict(
         type='TestTimeAug',
         transforms=[[
             dict(type='Resize', scale_factor=r, keep_ratio=True)
             for r in img_ratios
-        ], [dict(type='SafeLoadAnnotations')], [dict(type='PackSegInputs')]])
+        ], [dict(type='LoadAnnotations')], [dict(type='PackSegInputs')]])
 ]
 train_dataloader = dict(
     batch_size=8,

@@ -5,8 +5,8 @@
 # ImageNet weights (the model's data_preprocessor) remains.
 _base_ = './pascal_voc12_aug.py'
 train_pipeline = [
-    dict(type='SafeLoadImageFromFile'),
-    dict(type='SafeLoadAnnotations'),
+    dict(type='LoadImageFromFile'),
+    dict(type='LoadAnnotations'),
     dict(type='PackSegInputs')
 ]
 test_pipeline = train_pipeline

@@ -12,7 +12,7 @@ data_preprocessor = dict(
     std=[58.395, 57.12, 57.375],
     to_rgb=True)
 train_pipeline = [
-    dict(type='SafeLoadImageFromFile'),
+    dict(type='LoadImageFromFile'),
     dict(type='PackInputs'),
 ]
 test_pipeline = train_pipeline
