@@ -1,41 +1,33 @@
-"""padseg: Pixel-wise Adaptive Dilation (PAD-Nets) for MMSegmentation and MMPretrain.
+"""Build step that ships ``configs/`` inside the package as
+``padseg/.mim/configs``, where MMEngine resolves
+``_base_ = 'padseg::<path>'`` (mmseg ships its configs the same way).
+Metadata lives in pyproject.toml.
 
-The tested stack is pinned in tools/requirements/runtime.txt. mmcv must be the full
-build with compiled ops (``mmcv.ops``); see docs/install.md for CPU and CUDA builds.
+In the checkout ``padseg/.mim/configs`` is a link to ``configs/``, so a
+checkout on ``sys.path`` resolves ``padseg::`` too; a wheel gets a copy.
 """
 import os.path as osp
+import shutil
 
-from setuptools import find_packages, setup
+from setuptools import setup
+from setuptools.command.build_py import build_py
 
 HERE = osp.dirname(osp.abspath(__file__))
 
 
-def read_requirements(name):
-    with open(osp.join(HERE, 'tools', 'requirements', name)) as f:
-        return [
-            line.strip() for line in f
-            if line.strip() and not line.startswith('#')
-        ]
+class BuildWithConfigs(build_py):
+
+    def run(self):
+        super().run()
+        if getattr(self, 'editable_mode', False):
+            return  # the checkout's own padseg/.mim is used
+        target = osp.join(self.build_lib, 'padseg', '.mim')
+        if osp.exists(target):
+            shutil.rmtree(target)
+        shutil.copytree(osp.join(HERE, 'configs'), osp.join(target, 'configs'),
+                        ignore=shutil.ignore_patterns('__pycache__', '*.pyc'))
+        shutil.copy(osp.join(HERE, 'padseg', '.mim', 'model-index.yml'),
+                    target)
 
 
-def read_version():
-    scope = {}
-    with open(osp.join(HERE, 'padseg', 'version.py')) as f:
-        exec(f.read(), scope)
-    return scope['__version__']
-
-
-setup(
-    name='padseg',
-    version=read_version(),
-    description='Pixel-wise Adaptive Dilation (PAD-Nets) for OpenMMLab',
-    long_description=open(osp.join(HERE, 'README.md')).read(),
-    long_description_content_type='text/markdown',
-    packages=find_packages(include=['padseg', 'padseg.*']),
-    # The compiled PAD kernels are built from source on first use.
-    package_data={'padseg.ops': ['csrc/*.cpp']},
-    python_requires='>=3.8',
-    install_requires=read_requirements('runtime.txt'),
-    extras_require={'tests': read_requirements('tests.txt')},
-    license='Apache-2.0',
-)
+setup(cmdclass={'build_py': BuildWithConfigs})

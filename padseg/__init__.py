@@ -1,7 +1,15 @@
 """padseg: Pixel-wise Adaptive Dilation (PAD-Nets) for MMSegmentation and
-MMPretrain. ``import padseg`` registers the PAD conv layer, its aggregations,
-hooks, backbones and heads."""
-from . import datasets, engine, models, ops  # noqa: F401  (registration)
+MMPretrain.
+
+``import padseg`` registers names and changes nothing else: the PAD conv
+layer and its aggregations, hooks, datasets, backbones and heads in the
+MMEngine / mmseg / mmpretrain registries, the ``padseg`` registry scope and
+config package (``_base_ = 'padseg::...'``, :mod:`padseg.registry`), the
+``'atomic_local'`` file backend, and the allow-list of MMEngine's own
+checkpoint objects for torch >= 2.6 safe loading (the one documented
+exception: :func:`padseg.engine.allow_mmengine_checkpoints`).
+"""
+from . import datasets, engine, models, ops, registry  # noqa: F401
 from .version import __version__
 
-__all__ = ['__version__', 'ops', 'engine', 'datasets', 'models']
+__all__ = ['__version__', 'ops', 'engine', 'datasets', 'models', 'registry']

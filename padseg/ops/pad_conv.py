@@ -115,9 +115,15 @@ def pad_conv2d_reference(x: Tensor, weight: Tensor, bias: Optional[Tensor],
     return out
 
 
+try:  # torch >= 2.3
+    from torch.compiler import is_compiling as _is_compiling
+except ImportError:
+    from torch._dynamo import is_compiling as _is_compiling
+
+
 def _exporting() -> bool:
     return (torch.onnx.is_in_onnx_export() or torch.jit.is_tracing()
-            or torch.compiler.is_compiling())
+            or _is_compiling())
 
 
 def pad_conv2d(x: Tensor, weight: Tensor, bias: Optional[Tensor],
