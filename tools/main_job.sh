@@ -7,5 +7,4 @@ set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bash "$repo/tools/setup_env.sh"
 cd "$repo"
-export PYTHONPATH="$repo${PYTHONPATH:+:$PYTHONPATH}"
 exec .venv/bin/python tools/main_job.py "$@"

@@ -5,7 +5,6 @@ set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bash "$repo/tools/setup_env.sh"
 cd "$repo"
-export PYTHONPATH="$repo${PYTHONPATH:+:$PYTHONPATH}"
 # Two pytest workers with one thread each keep both cores busy: much of the
 # suite is tools started as subprocesses (imports, runners), single-threaded.
 export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1

@@ -51,13 +51,24 @@ if [ ! -f "$env_dir/.complete" ]; then
 fi
 flock -u 9
 
-# .venv is a link to the cached environment; padseg itself is used from this checkout
-# (PYTHONPATH set by the README commands), so clones never overwrite each other.
-if [ -L "$repo/.venv" ] || [ ! -e "$repo/.venv" ]; then
-    ln -sfn "$env_dir" "$repo/.venv"
-else
-    log "$repo/.venv exists and is not a link; leaving it as it is"
+# .venv is this checkout's own small environment on top of the cached stack:
+# its site-packages reads the stack's (a .pth file) and holds padseg itself as
+# an editable path install of this checkout (another .pth), so
+# `import padseg` works in .venv without PYTHONPATH and clones never
+# overwrite each other. (A path install rather than pip's PEP 660 editable
+# wheel: MMEngine resolves `padseg::` configs from the package's own folder,
+# which it finds through the import system, not through a dist-info.)
+venv="$repo/.venv"
+if [ -L "$venv" ]; then
+    rm "$venv"  # the link of earlier set-ups
 fi
+if [ ! -f "$venv/pyvenv.cfg" ]; then
+    "$python" -m venv --without-pip "$venv"
+fi
+stack_site="$("$env_dir/bin/python" -c 'import sysconfig; print(sysconfig.get_path("purelib"))')"
+own_site="$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_path("purelib"))')"
+printf 'import site; site.addsitedir(%s)\n' "'$stack_site'" > "$own_site/_padseg_stack.pth"
+printf '%s\n' "$repo" > "$own_site/_padseg_checkout.pth"
 # The compiled PAD kernels (padseg/ops/compiled.py) are built on first use with
 # ninja and the C++ compiler; build them now, once per source version (cached in
 # ~/.cache/torch_extensions), so training and tests do not wait for it. Without a
@@ -65,7 +76,7 @@ fi
 if ! command -v ninja >/dev/null && [ ! -x "$env_dir/bin/ninja" ]; then
     "$env_dir/bin/pip" install -q ninja
 fi
-PYTHONPATH="$repo" "$env_dir/bin/python" -c \
-    "from padseg.ops import compiled; compiled.kernels()" >&2
+(cd / && "$venv/bin/python" -c \
+    "from padseg.ops import compiled; compiled.kernels()") >&2
 
-log "environment ready: $repo/.venv -> $env_dir"
+log "environment ready: $venv (padseg from $repo, the stack from $env_dir)"

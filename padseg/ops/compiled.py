@@ -99,11 +99,19 @@ def _compile(name: str, path: str) -> ModuleType:
     finally:
         logger.setLevel(level)
     if shutil.which('ninja') is None:
-        # ninja from pip sits beside the interpreter, off PATH unless the
-        # environment is activated.
-        here = os.path.dirname(sys.executable)
-        if os.path.exists(os.path.join(here, 'ninja')):
-            os.environ['PATH'] = here + os.pathsep + os.environ['PATH']
+        # ninja from pip sits in its package's folder (and beside the
+        # interpreter that installed it), off PATH unless an environment is
+        # activated.
+        try:
+            import ninja
+            folders = [ninja.BIN_DIR]
+        except (ImportError, AttributeError):
+            folders = []
+        folders.append(os.path.dirname(sys.executable))
+        for here in folders:
+            if os.path.exists(os.path.join(here, 'ninja')):
+                os.environ['PATH'] = here + os.pathsep + os.environ['PATH']
+                break
     with tempfile.TemporaryDirectory(dir=os.path.dirname(path)) as work:
         module = cpp_extension.load(name, [SOURCE], extra_cflags=_flags(),
                                     extra_ldflags=['-fopenmp'],
