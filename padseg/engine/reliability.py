@@ -660,10 +660,24 @@ class UnreadableFilesHook(Hook):
             iterator = getattr(loop, 'dataloader_iterator', None)
             if changed and iterator is not None and \
                     loop.dataloader.num_workers > 0:
-                # IterBasedTrainLoop started its workers when it was built,
-                # before any hook ran; they hold the unchanged dataset. With
-                # persistent workers the DataLoader keeps that iterator and
-                # would only reset it: drop it, so that new workers start.
-                loop.dataloader._iterator = None
-                loop.dataloader_iterator = None  # the old workers stop
-                loop.dataloader_iterator = type(iterator)(loop.dataloader)
+                _restart_workers(loop)
+
+
+def _restart_workers(loop) -> None:
+    """Start the DataLoader workers of an iteration-based loop again.
+
+    IterBasedTrainLoop starts its workers when it is built, before any hook
+    runs, so they hold the dataset as it was. No batch has been taken yet;
+    the new workers read the same indices from the start.
+    """
+    loader = loop.dataloader
+    sampler = getattr(loader, 'sampler', None)
+    if hasattr(sampler, '_indices_of_rank'):
+        # mmengine's InfiniteSampler yields from one generator made when it
+        # was built; closing the old iterator would close that generator
+        # too. A new one, from the same seed, gives the same indices.
+        sampler.indices = sampler._indices_of_rank()
+    # With persistent workers the DataLoader keeps its iterator and would
+    # only reset it (same workers): drop it, so that new workers start.
+    loader._iterator = None
+    loop.dataloader_iterator = type(loop.dataloader_iterator)(loader)

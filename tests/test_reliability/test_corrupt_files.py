@@ -16,6 +16,7 @@ import pytest
 import torch
 from mmcv.transforms import LoadImageFromFile
 from mmengine.config import Config
+from mmengine.hooks import Hook
 from mmengine.model import BaseModule
 from mmengine.registry import DATASETS
 from mmengine.runner import CheckpointLoader, Runner
@@ -320,6 +321,48 @@ def test_hook_names_the_file_in_training_workers(trained, tmp_path, kind):
     with pytest.raises(UnreadableFileError) as info:
         Runner.from_cfg(cfg).train()
     assert f'cannot load {kind} {path}: the file is empty' in str(info.value)
+
+
+class _RecordBatches(Hook):
+    """Remembers the image files of every training batch."""
+
+    def __init__(self):
+        self.batches = []
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None,
+                         outputs=None):
+        self.batches.append(
+            [sample.img_path for sample in data_batch['data_samples']])
+
+
+@pytest.mark.parametrize('sampler', ['InfiniteSampler', 'DefaultSampler'])
+def test_hook_with_workers_trains_on_the_same_batches(trained, tmp_path,
+                                                      sampler):
+    """With intact data the hook changes nothing a run does: its restarted
+    workers (persistent, two of them) give the batches, in the order, that
+    the run without the hook gets."""
+    config, _, _ = trained
+    seen = []
+    for with_hook in (False, True):
+        cfg = Config.fromfile(config)
+        cfg.work_dir = str(tmp_path / f'work_{with_hook}')
+        cfg.experiment_name = f'same_batches_{sampler}_{with_hook}'
+        cfg.randomness = dict(seed=3)
+        cfg.train_cfg.max_iters = 3
+        cfg.train_cfg.val_interval = 100
+        cfg.train_dataloader.update(
+            num_workers=2, persistent_workers=True,
+            sampler=dict(type=sampler, shuffle=True))
+        cfg.default_hooks.pop('unreadable_files', None)
+        if with_hook:
+            cfg.default_hooks.unreadable_files = dict(
+                type='UnreadableFilesHook')
+        runner = Runner.from_cfg(cfg)
+        recorder = _RecordBatches()
+        runner.register_hook(recorder)
+        runner.train()
+        seen.append(recorder.batches)
+    assert len(seen[1]) == 3 and seen[1] == seen[0]
 
 
 def test_stock_loaders_do_not_name_a_damaged_label_map(tmp_path):
