@@ -1,4 +1,5 @@
-"""Shared test set-up: a fixed seed and padseg registered."""
+"""Shared test set-up: a fixed seed, padseg registered, and the fixtures of
+helpers/ that tests in several folders use."""
 import random
 
 import numpy as np
@@ -8,6 +9,7 @@ from mmengine.registry import DefaultScope
 from mmengine.visualization import Visualizer
 
 import padseg  # noqa: F401  (registers PAD, hooks, backbones, heads)
+from helpers.tiny_models import tiny  # noqa: F401  (a session fixture)
 
 
 @pytest.fixture(autouse=True)

@@ -28,10 +28,10 @@ from mmengine.utils import ProgressBar  # noqa: E402
 
 import padseg  # noqa: E402,F401  (registers PAD models)
 from padseg.analysis import load_samples  # noqa: E402
-from padseg.analysis.cli import add_config_arguments, read_config  # noqa: E402
+from padseg.apis.analysis_cli import add_config_arguments, read_config  # noqa: E402
 from padseg.analysis.visualize import draw_dilation_maps  # noqa: E402
-from padseg.engine.launch import task_scope  # noqa: E402
-from padseg.engine.reliability import install_checkpoint_guards  # noqa: E402
+from padseg.registry import task_scope  # noqa: E402
+from padseg.engine.checkpoint import install_checkpoint_guards  # noqa: E402
 from padseg.ops import pad_layers  # noqa: E402
 
 IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')

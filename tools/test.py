@@ -16,8 +16,9 @@ from mmengine.config import DictAction
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 import padseg  # noqa: E402,F401  (registers PAD models, hooks)
-from padseg.engine.launch import (adapt_to_device, build_runner,  # noqa: E402
-                                  load_config, set_local_rank, task_scope)
+from padseg.apis import (adapt_to_device, build_runner,  # noqa: E402
+                         load_config, set_local_rank)
+from padseg.registry import task_scope  # noqa: E402
 
 
 def parse_args():

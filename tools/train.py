@@ -16,8 +16,8 @@ from mmengine.config import DictAction
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 import padseg  # noqa: E402,F401  (registers PAD models, hooks)
-from padseg.engine.launch import (adapt_to_device, build_runner,  # noqa: E402
-                                  load_config, set_local_rank)
+from padseg.apis import (adapt_to_device, build_runner,  # noqa: E402
+                         load_config, set_local_rank)
 
 
 def parse_args():

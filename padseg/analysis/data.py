@@ -17,7 +17,7 @@ from mmengine.model import BaseModel
 from mmengine.registry import DATASETS, init_default_scope
 from torch import Tensor, nn
 
-from padseg.engine.launch import task_scope
+from padseg.registry import task_scope
 
 __all__ = [
     'Sample', 'load_model', 'load_samples', 'preprocess', 'run_model',

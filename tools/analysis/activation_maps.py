@@ -16,7 +16,7 @@ sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..', '..')))
 
 import padseg  # noqa: E402,F401  (registers PAD models)
 from padseg.analysis import activation_map, preprocess  # noqa: E402
-from padseg.analysis.cli import (add_compare_arguments,  # noqa: E402
+from padseg.apis.analysis_cli import (add_compare_arguments,  # noqa: E402
                                  add_config_arguments, add_image_arguments,
                                  layer_from_args, models_from_args,
                                  samples_from_args)

@@ -22,7 +22,7 @@ sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..', '..')))
 import padseg  # noqa: E402,F401  (registers PAD models)
 from padseg.analysis import (DilationStatistics, load_model,  # noqa: E402
                              preprocess, record_priors, run_model)
-from padseg.analysis.cli import (add_config_arguments,  # noqa: E402
+from padseg.apis.analysis_cli import (add_config_arguments,  # noqa: E402
                                  add_image_arguments, read_config,
                                  samples_from_args)
 from padseg.ops import pad_layers  # noqa: E402

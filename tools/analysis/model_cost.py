@@ -18,7 +18,7 @@ sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..', '..')))
 
 import padseg  # noqa: E402,F401  (registers PAD models)
 from padseg.analysis import load_model, model_cost  # noqa: E402
-from padseg.analysis.cli import add_config_arguments, read_config  # noqa: E402
+from padseg.apis.analysis_cli import add_config_arguments, read_config  # noqa: E402
 
 DEFAULT_SHAPE = (224, 224)
 

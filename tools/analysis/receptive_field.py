@@ -28,7 +28,7 @@ from padseg.analysis import (effective_receptive_field,  # noqa: E402
                              erf_centre, erf_radius, layer_output, preprocess,
                              receptive_field_extent,
                              theoretical_receptive_field)
-from padseg.analysis.cli import (add_compare_arguments,  # noqa: E402
+from padseg.apis.analysis_cli import (add_compare_arguments,  # noqa: E402
                                  add_config_arguments, add_image_arguments,
                                  layer_from_args, models_from_args,
                                  samples_from_args)

@@ -14,7 +14,7 @@ import mmengine
 import torch
 from mmengine.runner import CheckpointLoader
 
-from padseg.engine.reliability import install_checkpoint_guards
+from padseg.engine.checkpoint import install_checkpoint_guards
 from padseg.models.backbones.mobilenet_v2 import \
     convert_torchvision_mobilenet_v2
 

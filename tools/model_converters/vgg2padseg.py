@@ -17,7 +17,7 @@ import torch
 from mmengine.runner.checkpoint import CheckpointLoader
 from mmengine.utils import mkdir_or_exist
 
-from padseg.engine.reliability import install_checkpoint_guards
+from padseg.engine.checkpoint import install_checkpoint_guards
 from padseg.models.backbones.vgg import convert_torchvision_vgg
 
 

@@ -14,7 +14,7 @@ import torch
 from mmengine.runner import CheckpointLoader
 from mmengine.utils import mkdir_or_exist
 
-from padseg.engine.reliability import install_checkpoint_guards
+from padseg.engine.checkpoint import install_checkpoint_guards
 from padseg.models.backbones.xception import convert_timm_xception
 
 

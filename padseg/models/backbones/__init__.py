@@ -3,14 +3,16 @@
 Vanilla forms that mmseg lacks: ``FCNVGG``, ``DRN``, ``Xception65``; PAD
 forms: ``PADVGG``, ``PADResNet``, ``PADResNetV1c``, ``PADDRN``,
 ``PADXception``, ``PADMobileNetV2`` (vanilla ResNet and MobileNetV2 are
-mmseg's own)."""
+mmseg's own). Each PAD form is its vanilla backbone plus
+:class:`PADMixin`, which says in one place how PAD enters."""
 from .drn import DRN, PADDRN
 from .mobilenet_v2 import PADMobileNetV2
+from .pad_mixin import PADMixin
 from .resnet import PADResNet, PADResNetV1c
 from .vgg import FCNVGG, PADVGG
 from .xception import PADXception, Xception65
 
 __all__ = [
     'FCNVGG', 'PADVGG', 'PADResNet', 'PADResNetV1c', 'DRN', 'PADDRN',
-    'Xception65', 'PADXception', 'PADMobileNetV2'
+    'Xception65', 'PADXception', 'PADMobileNetV2', 'PADMixin'
 ]

@@ -16,10 +16,9 @@ from mmseg.models.backbones.resnet import Bottleneck
 from mmseg.models.utils import ResLayer
 from torch import Tensor, nn
 
-from padseg.ops import link_pad_chain, pad_layers
-from ..utils import (FrozenStagesMixin, check_pad_cfg, check_stage_flags,
-                     log_checkpoint_keys, pad_candidates, register_model,
-                     replace_with_pad)
+from padseg.ops import pad_layers
+from ..utils import FrozenStagesMixin, log_checkpoint_keys, register_model
+from .pad_mixin import PADMixin
 
 __all__ = ['DRN', 'PADDRN']
 
@@ -308,7 +307,7 @@ class DRN(FrozenStagesMixin, BaseModule):
 
 
 @register_model
-class PADDRN(DRN):
+class PADDRN(PADMixin, DRN):
     """DRN with PAD layers in the stages chosen by ``stage_with_pad``.
 
     Every stride-1 3x3 conv of a selected stage becomes a
@@ -353,23 +352,10 @@ class PADDRN(DRN):
                                       aggregation='markov'),
                  **kwargs) -> None:
         super().__init__(**kwargs)
-        self.stage_with_pad = check_stage_flags(stage_with_pad,
-                                                len(self.stage_names))
-        self.pad_cfg = check_pad_cfg(pad_cfg)
-        for name, with_pad in zip(self.stage_names, self.stage_with_pad):
-            if with_pad:
-                self._make_pad(name)
-        link_pad_chain(self)
+        self.add_pad(stage_with_pad, pad_cfg)
 
-    def _make_pad(self, stage_name: str) -> None:
-        stage = getattr(self, stage_name)
-        convs = pad_candidates(stage)
-        if not convs:
-            raise ValueError(
-                f'stage_with_pad selects {stage_name}, which has no stride-1 '
-                '3x3 nn.Conv2d to turn into PAD')
-        for name in convs:
-            replace_with_pad(stage, name, self.pad_cfg)
+    def pad_stages(self) -> List[Tuple[str, nn.Module]]:
+        return [(name, getattr(self, name)) for name in self.stage_names]
 
     def _load_from_state_dict(self, state_dict, prefix, *args,
                               **kwargs) -> None:

@@ -7,15 +7,15 @@ that keep the conv's weight and key.
 """
 import re
 from collections import OrderedDict
-from typing import Dict, Sequence
+from typing import Dict, List, Sequence, Tuple
 
 from mmengine.logging import print_log
 from mmengine.runner import CheckpointLoader, load_state_dict
 from mmseg.models.backbones import MobileNetV2
+from torch import nn
 
-from padseg.ops import link_pad_chain
-from ..utils import (check_pad_cfg, check_stage_flags, check_with_cp,
-                     register_model, replace_with_pad)
+from ..utils import register_model
+from .pad_mixin import PADMixin
 
 __all__ = [
     'PADMobileNetV2', 'is_torchvision_mobilenet_v2',
@@ -79,7 +79,7 @@ def convert_torchvision_mobilenet_v2(state_dict: Dict) -> OrderedDict:
 
 
 @register_model
-class PADMobileNetV2(MobileNetV2):
+class PADMobileNetV2(PADMixin, MobileNetV2):
     """mmseg's MobileNetV2 with PAD layers in the selected stages.
 
     PAD replaces the stride-1 depthwise 3x3 convs (the ``conv`` of the
@@ -150,30 +150,11 @@ class PADMobileNetV2(MobileNetV2):
                                       aggregation='markov'),
                  **kwargs) -> None:
         super().__init__(**kwargs)
-        self.stage_with_pad = check_stage_flags(stage_with_pad,
-                                                len(self.arch_settings))
-        self.pad_cfg = check_pad_cfg(pad_cfg)
-        for stage, with_pad in enumerate(self.stage_with_pad):
-            if with_pad:
-                self._add_pad(stage)
-        check_with_cp(self, self.with_cp)
-        link_pad_chain(self)
+        self.add_pad(stage_with_pad, pad_cfg)
 
-    def _add_pad(self, stage: int) -> None:
-        # The depthwise ConvModule is the one with a kernel larger than 1x1.
-        depthwise = [
-            module for block in getattr(self, self.layers[stage])
-            for module in block.conv
-            if module.conv.kernel_size[0] > 1 and module.conv.stride == (1, 1)
-        ]
-        if not depthwise:
-            raise ValueError(
-                f'stage_with_pad[{stage}] is True but {self.layers[stage]} '
-                f'(strides[{stage}]={self.strides[stage]}, '
-                f'{self.arch_settings[stage][2]} block(s)) has no stride-1 '
-                'depthwise conv for PAD to replace')
-        for module in depthwise:
-            replace_with_pad(module, 'conv', self.pad_cfg)
+    def pad_stages(self) -> List[Tuple[str, nn.Module]]:
+        # the stride-1 depthwise 3x3 convs are the stages' only kxk convs
+        return [(name, getattr(self, name)) for name in self.layers]
 
     def init_weights(self) -> None:
         """mmseg's initialisation; a torchvision checkpoint named by

@@ -7,18 +7,16 @@ that keep the conv's weight and key, so ImageNet checkpoints load as before.
 from typing import List, Sequence, Tuple
 
 from mmseg.models.backbones import ResNet, ResNetV1c
-from mmseg.models.backbones.resnet import BasicBlock
 from torch import nn
 
-from padseg.ops import link_pad_chain
-from ..utils import (check_pad_cfg, check_stage_flags, check_with_cp,
-                     register_model, replace_with_pad)
+from ..utils import register_model
+from .pad_mixin import PADMixin
 
 __all__ = ['PADResNet', 'PADResNetV1c']
 
 
 @register_model
-class PADResNet(ResNet):
+class PADResNet(PADMixin, ResNet):
     """mmseg's ResNet with PAD layers in the selected stages.
 
     PAD replaces the stride-1 3x3 convs of each stage selected by
@@ -86,39 +84,17 @@ class PADResNet(ResNet):
                                       aggregation='markov'),
                  **kwargs) -> None:
         super().__init__(depth=depth, **kwargs)
-        self.stage_with_pad = check_stage_flags(stage_with_pad,
-                                                self.num_stages)
-        self.pad_cfg = check_pad_cfg(pad_cfg)
-        for stage, with_pad in enumerate(self.stage_with_pad):
-            if with_pad:
-                self._add_pad(stage)
-        check_with_cp(self, self.with_cp)
-        # The new layers of frozen stages must be frozen too.
-        self._freeze_stages()
-        link_pad_chain(self)
+        self.add_pad(stage_with_pad, pad_cfg)
 
-    def _pad_candidates(self, stage: int) -> List[Tuple[nn.Module, str]]:
-        """``(block, attribute)`` of the stride-1 3x3 convs of ``stage``."""
-        names = ('conv1', 'conv2') if self.block is BasicBlock else ('conv2', )
-        return [(block, name)
-                for block in getattr(self, self.res_layers[stage])
-                for name in names
-                if getattr(block, name).stride == (1, 1)]
+    def pad_stages(self) -> List[Tuple[str, nn.Module]]:
+        return [(name, getattr(self, name)) for name in self.res_layers]
 
-    def _add_pad(self, stage: int) -> None:
-        if self.dcn is not None and self.stage_with_dcn[stage]:
+    def check_pad_stage(self, index: int, name: str) -> None:
+        if self.dcn is not None and self.stage_with_dcn[index]:
             raise ValueError(
-                f'stage_with_pad[{stage}] and stage_with_dcn[{stage}] are '
+                f'stage_with_pad[{index}] and stage_with_dcn[{index}] are '
                 'both True: PAD and dcn would both replace conv2 of that '
                 'stage; select each stage for one of them only')
-        candidates = self._pad_candidates(stage)
-        if not candidates:
-            raise ValueError(
-                f'stage_with_pad[{stage}] is True but '
-                f'{self.res_layers[stage]} has no stride-1 3x3 conv for PAD '
-                'to replace')
-        for block, name in candidates:
-            replace_with_pad(block, name, self.pad_cfg)
 
 
 @register_model

@@ -14,9 +14,8 @@ from mmcv.cnn import ConvModule
 from mmengine.model import BaseModule
 from torch import Tensor, nn
 
-from padseg.ops import link_pad_chain
-from ..utils import (FrozenStagesMixin, check_pad_cfg, check_stage_flags,
-                     load_pretrained, register_model, replace_with_pad)
+from ..utils import FrozenStagesMixin, load_pretrained, register_model
+from .pad_mixin import PADMixin
 
 __all__ = ['FCNVGG', 'PADVGG', 'convert_torchvision_vgg']
 
@@ -253,7 +252,7 @@ class FCNVGG(FrozenStagesMixin, BaseModule):
 
 
 @register_model
-class PADVGG(FCNVGG):
+class PADVGG(PADMixin, FCNVGG):
     """:class:`FCNVGG` with PAD layers in the conv blocks chosen by
     ``stage_with_pad``.
 
@@ -295,14 +294,11 @@ class PADVGG(FCNVGG):
                  pad_cfg: dict = dict(dilations=(1, 2, 4),
                                       aggregation='markov'),
                  **kwargs) -> None:
-        stage_with_pad = check_stage_flags(stage_with_pad, 5)
-        pad_cfg = check_pad_cfg(pad_cfg)
         super().__init__(**kwargs)
-        self.stage_with_pad = stage_with_pad
-        self.pad_cfg = pad_cfg
-        for names, with_pad in zip(conv_names(self.depth), stage_with_pad):
-            for name in names if with_pad else ():
-                replace_with_pad(getattr(self, name), 'conv', self.pad_cfg)
-        link_pad_chain(self)
-        # Frozen stages may now hold new PAD parameters.
-        self._freeze_stages()
+        self.add_pad(stage_with_pad, pad_cfg)
+
+    def pad_stages(self) -> List[Tuple[str, nn.Module]]:
+        # conv1..conv5: the ConvModules of each block (fc6, fc7 are no stage)
+        return [(f'conv{index + 1}',
+                 nn.ModuleList(getattr(self, name) for name in names))
+                for index, names in enumerate(conv_names(self.depth))]

@@ -12,10 +12,8 @@ from mmcv.cnn import ConvModule, build_conv_layer, build_norm_layer
 from mmengine.model import BaseModule
 from torch import Tensor, nn
 
-from padseg.ops import link_pad_chain
-from ..utils import (FrozenStagesMixin, check_pad_cfg, check_stage_flags,
-                     load_pretrained, pad_candidates, register_model,
-                     replace_with_pad)
+from ..utils import FrozenStagesMixin, load_pretrained, register_model
+from .pad_mixin import PADMixin
 
 __all__ = ['SeparableConv', 'XceptionBlock', 'Xception65', 'PADXception',
            'convert_timm_xception']
@@ -307,7 +305,7 @@ class Xception65(FrozenStagesMixin, BaseModule):
 
 
 @register_model
-class PADXception(Xception65):
+class PADXception(PADMixin, Xception65):
     """Aligned Xception-65 with PAD layers (paper, appendix A, Table 8).
 
     PAD replaces the stride-1 3x3 convs of the flows chosen by
@@ -343,16 +341,10 @@ class PADXception(Xception65):
                  pad_cfg: dict = dict(dilations=(1, 2, 4),
                                       aggregation='markov'),
                  **kwargs) -> None:
-        stage_with_pad = check_stage_flags(stage_with_pad,
-                                           len(self.flow_ends))
-        pad_cfg = check_pad_cfg(pad_cfg)
         super().__init__(**kwargs)
-        self.stage_with_pad = stage_with_pad
-        self.pad_cfg = pad_cfg
-        for flow, with_pad in zip(self.flows(), stage_with_pad):
-            for module in flow if with_pad else ():
-                for name in pad_candidates(module):
-                    replace_with_pad(module, name, self.pad_cfg)
-        link_pad_chain(self)
-        # Frozen stages may now hold new PAD parameters.
-        self._freeze_stages()
+        self.add_pad(stage_with_pad, pad_cfg)
+
+    def pad_stages(self) -> List[Tuple[str, nn.Module]]:
+        return [(name, nn.ModuleList(flow))
+                for name, flow in zip(('entry flow', 'middle flow', 'exit flow'),
+                                      self.flows())]

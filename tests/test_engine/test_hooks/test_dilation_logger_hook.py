@@ -11,7 +11,7 @@ from mmengine.registry import HOOKS
 from mmengine.runner import Runner
 from torch import nn
 
-from padseg.engine.dilation_logger import DilationLoggerHook
+from padseg.engine.hooks import DilationLoggerHook
 from padseg.ops import PADConv2d, pad_layers
 
 # layer4's PAD layers and their candidates (the first block is contracted

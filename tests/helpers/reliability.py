@@ -1,10 +1,20 @@
 """What the reliability tests share: the small PAD DeepLabV3+ config on tiny
-generated data, and running tools through ``kill_switch.py``."""
+generated data, a short run of it, damaged copies of its data, and running
+tools through ``kill_switch.py``."""
 import os
 import os.path as osp
 import subprocess
 import sys
+import shutil
 from typing import Optional
+
+import pytest
+from mmengine.config import Config
+from mmengine.registry import DATASETS
+from mmengine.runner import Runner
+
+from padseg.datasets import make_digits_voc
+from padseg.errors import UnreadableFileError
 
 HERE = osp.dirname(osp.abspath(__file__))
 REPO = osp.dirname(osp.dirname(HERE))
@@ -68,3 +78,59 @@ def run_killable(args, kill_at: Optional[str] = None,
     return subprocess.run(
         [sys.executable, osp.join(HERE, 'kill_switch.py')] + list(args),
         cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope='module')
+def trained(tmp_path_factory):
+    """A 2-iteration run of the PAD digits config: iter_1.pth, iter_2.pth."""
+    root = tmp_path_factory.mktemp('trained')
+    make_digits_voc(str(root / 'data'), num_train=4, num_val=1,
+                    image_size=(32, 32), seed=1)
+    config = pad_deeplab_config(str(root / 'cfg.py'),
+                                str(root / 'data' / 'VOC2012'), max_iters=2,
+                                interval=1)
+    cfg = Config.fromfile(config)
+    cfg.work_dir = str(root / 'work')
+    cfg.experiment_name = 'reliability_trained'
+    Runner.from_cfg(cfg).train()
+    return config, str(root / 'work'), str(root / 'data' / 'VOC2012')
+
+
+IMAGE_DAMAGE = {
+    'missing': (FileNotFoundError, 'does not exist'),
+    'empty': (UnreadableFileError, 'the file is empty (0 bytes)'),
+    'half': (UnreadableFileError, 'it cannot be decoded'),
+    'garbage': (UnreadableFileError, 'it cannot be decoded'),
+}
+
+
+def damage_data_file(path, how):
+    data = open(path, 'rb').read()
+    if how == 'missing':
+        os.remove(path)
+        return
+    content = {'empty': b'', 'half': data[:len(data) // 2],
+               'garbage': b'not an image' * 20}[how]
+    with open(path, 'wb') as f:
+        f.write(content)
+
+
+def digits_dataset(root):
+    """The digits train split through the stock loaders, as configs say."""
+    return DATASETS.build(dict(
+        type='DigitsVOCDataset', data_root=root,
+        data_prefix=dict(img_path='JPEGImages',
+                         seg_map_path='SegmentationClass'),
+        ann_file='ImageSets/Segmentation/train.txt',
+        pipeline=[dict(type='LoadImageFromFile'),
+                  dict(type='LoadAnnotations'),
+                  dict(type='PackSegInputs')]))
+
+
+def damaged_copy(data_root, tmp_path, kind, how):
+    root = shutil.copytree(data_root, str(tmp_path / 'VOC2012'))
+    folder, suffix = (('JPEGImages', '.jpg') if kind == 'image' else
+                      ('SegmentationClass', '.png'))
+    path = osp.join(root, folder, 'train_000002' + suffix)
+    damage_data_file(path, how)
+    return root, path

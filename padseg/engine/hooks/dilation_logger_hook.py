@@ -1,4 +1,5 @@
-"""Log the dilations PAD layers draw while a model trains."""
+"""``DilationLoggerHook``: the dilations PAD layers draw while a model
+trains, logged."""
 from contextlib import ExitStack
 from typing import Dict, Optional
 
@@ -7,7 +8,7 @@ from mmengine.registry import HOOKS
 
 from padseg.analysis import Sample, draw_statistics, load_samples
 from padseg.ops import PADConv2d, pad_layers, record_dilations
-from .hooks import _unwrap
+from ..utils import unwrap_model
 
 __all__ = ['DilationLoggerHook']
 
@@ -62,7 +63,7 @@ class DilationLoggerHook(Hook):
         self._sample: Optional[Sample] = None
 
     def before_train(self, runner) -> None:
-        if not any(True for _ in pad_layers(_unwrap(runner.model))):
+        if not any(True for _ in pad_layers(unwrap_model(runner.model))):
             raise RuntimeError(
                 'DilationLoggerHook is configured but the model has no PAD '
                 'layer')
@@ -75,7 +76,7 @@ class DilationLoggerHook(Hook):
         if self.every_n_train_iters(runner, self.interval):
             self._recording = ExitStack()
             self._layers = self._recording.enter_context(
-                record_dilations(_unwrap(runner.model)))
+                record_dilations(unwrap_model(runner.model)))
 
     def after_train_iter(self, runner, batch_idx: int, data_batch=None,
                          outputs=None) -> None:
@@ -106,4 +107,4 @@ class DilationLoggerHook(Hook):
         from padseg.analysis.visualize import (draw_dilation_maps,
                                                figure_to_rgb)
         return figure_to_rgb(
-            draw_dilation_maps(_unwrap(runner.model), self._sample))
+            draw_dilation_maps(unwrap_model(runner.model), self._sample))

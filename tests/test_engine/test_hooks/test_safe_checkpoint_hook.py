@@ -13,7 +13,7 @@ import pytest
 import torch
 from mmengine.optim.scheduler import PolyLR
 from mmengine.config import Config
-from reliability_helpers import PAD_DEEPLAB, pad_deeplab_config, run_killable
+from helpers.reliability import PAD_DEEPLAB, pad_deeplab_config, run_killable
 
 from padseg.datasets import make_digits_voc
 from padseg.engine import annealed_tau

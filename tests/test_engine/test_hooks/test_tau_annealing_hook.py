@@ -1,14 +1,12 @@
-"""TauAnnealingHook and PADChainHook."""
-import math
+"""TauAnnealingHook and its schedules."""
 from types import SimpleNamespace
 
 import pytest
-import torch
 from mmengine.logging import MessageHub
 from mmengine.registry import HOOKS
 from torch import nn
 
-from padseg.engine import PADChainHook, TauAnnealingHook, annealed_tau
+from padseg.engine.hooks import TauAnnealingHook, annealed_tau
 from padseg.ops import PADConv2d
 
 
@@ -69,14 +67,3 @@ def test_hook_without_pad_layers_is_an_error():
 def test_bad_hook_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
         TauAnnealingHook(**kwargs)
-
-
-def test_chain_hook_links_unlinked_layers_over_the_model():
-    model = nn.Sequential(
-        PADConv2d(3, 3, 3, padding=1, aggregation='recurrent'),
-        PADConv2d(3, 3, 3, padding=1, aggregation='recurrent'))
-    PADChainHook().before_run(fake_runner(model, 0, 1))
-    assert model[0].chain is not None and model[0].chain is model[1].chain
-    model.eval()(torch.randn(1, 3, 6, 6))
-    assert model[0].chain.prior is None  # emptied after the pass
-    assert math.isfinite(model[0].tau)

@@ -6,10 +6,10 @@ from typing import List, NamedTuple
 from mmengine.config import Config, DictAction
 from torch import nn
 
-from padseg.engine.launch import load_config
-from padseg.engine.reliability import install_checkpoint_guards
-from .activation import default_layer
-from .data import SPLITS, Sample, load_model, load_samples
+from padseg.analysis import (SPLITS, Sample, default_layer, load_model,
+                             load_samples)
+from padseg.engine.checkpoint import install_checkpoint_guards
+from .launch import load_config
 
 __all__ = [
     'add_config_arguments', 'add_image_arguments', 'add_compare_arguments',

@@ -15,8 +15,8 @@ from mmengine.model import BaseModel
 from mmengine.runner import Runner
 from torch import nn
 
-from padseg.engine.reliability import (FiniteLossHook, NonFiniteError,
-                                       SafeCheckpointHook)
+from padseg.engine.hooks import FiniteLossHook, SafeCheckpointHook
+from padseg.errors import NonFiniteError
 
 _names = itertools.count()
 

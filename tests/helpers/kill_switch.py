@@ -56,7 +56,7 @@ def arm(kill_at: str) -> None:
 
 if __name__ == '__main__':
     sys.path.insert(0, REPO)
-    import padseg.engine.reliability  # noqa: F401,E402  (registers hooks)
+    import padseg.engine  # noqa: F401,E402  (registers hooks)
     arm(os.environ.get('PADSEG_KILL_AT', ''))
     tool = osp.join(REPO, 'tools', sys.argv[1])
     sys.argv = [tool] + sys.argv[2:]

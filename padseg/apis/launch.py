@@ -11,23 +11,11 @@ import torch.distributed as dist
 from mmengine.config import Config
 from mmengine.logging import print_log
 
-__all__ = [
-    'load_config', 'adapt_to_device', 'build_runner', 'task_scope',
-    'set_local_rank'
-]
+from padseg.engine.checkpoint import install_checkpoint_guards
 
-SCOPES = ('mmseg', 'mmpretrain')
+from padseg.registry import task_scope
 
-
-def task_scope(cfg: Config) -> str:
-    """``'mmseg'`` or ``'mmpretrain'``, from the config's ``default_scope``."""
-    scope = cfg.get('default_scope')
-    if scope not in SCOPES:
-        raise ValueError(
-            f'default_scope must be one of {SCOPES} (it selects the task), '
-            f'got {scope!r}; set it in the config or inherit a padseg base')
-    return scope
-
+__all__ = ['load_config', 'adapt_to_device', 'build_runner', 'set_local_rank']
 
 def load_config(path: str, cfg_options: Optional[dict], work_dir: Optional[str],
                 launcher: str) -> Config:
@@ -106,7 +94,6 @@ def build_runner(cfg: Config):
     """The Runner of the config's scope (``runner_type`` honoured), with
     padseg's checkpoint loader installed (:func:`install_checkpoint_guards`:
     a tool's process, not an import, decides that)."""
-    from .reliability import install_checkpoint_guards
     install_checkpoint_guards()
     scope = task_scope(cfg)
     if scope == 'mmseg':

@@ -1,14 +1,16 @@
-"""MMEngine hooks for PAD models."""
+"""``TauAnnealingHook``: the Gumbel-softmax temperature of every PAD layer
+(eq. 2) annealed over training."""
 import math
 from typing import Optional
 
 from mmengine.hooks import Hook
-from mmengine.model import is_model_wrapper
 from mmengine.registry import HOOKS
 
-from padseg.ops import link_pad_chain, pad_layers
+from padseg.ops import pad_layers
+from ..utils import unwrap_model
 
-__all__ = ['TauAnnealingHook', 'PADChainHook', 'annealed_tau']
+__all__ = ['TauAnnealingHook', 'annealed_tau', 'SCHEDULES']
+
 
 SCHEDULES = ('linear', 'exponential', 'cosine')
 
@@ -22,10 +24,6 @@ def annealed_tau(start: float, end: float, progress: float,
     if schedule == 'exponential':
         return start * (end / start)**progress
     return end + (start - end) * (1 + math.cos(math.pi * progress)) / 2
-
-
-def _unwrap(model):
-    return model.module if is_model_wrapper(model) else model
 
 
 @HOOKS.register_module()
@@ -71,7 +69,7 @@ class TauAnnealingHook(Hook):
         self.total_iters = total_iters
 
     def before_train(self, runner) -> None:
-        if not any(True for _ in pad_layers(_unwrap(runner.model))):
+        if not any(True for _ in pad_layers(unwrap_model(runner.model))):
             raise RuntimeError(
                 'TauAnnealingHook is configured but the model has no PAD layer')
 
@@ -80,20 +78,6 @@ class TauAnnealingHook(Hook):
         total = self.total_iters or runner.max_iters
         tau = annealed_tau(self.start, self.end, runner.iter / total,
                            self.schedule)
-        for _, layer in pad_layers(_unwrap(runner.model)):
+        for _, layer in pad_layers(unwrap_model(runner.model)):
             layer.tau = tau
         runner.message_hub.update_scalar('train/tau', tau)
-
-
-@HOOKS.register_module()
-class PADChainHook(Hook):
-    """Link the PAD layers that no padseg backbone linked (those built through
-    ``dcn=``/``conv_cfg`` in stock mmseg/mmpretrain models) into one chain
-    over the whole model, so recurrent and gated aggregations see the prior of
-    the previous PAD layer.
-    """
-
-    priority = 'VERY_HIGH'
-
-    def before_run(self, runner) -> None:
-        link_pad_chain(_unwrap(runner.model), only_unlinked=True)

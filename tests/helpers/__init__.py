@@ -1,0 +1,2 @@
+"""Helpers the tests share: tiny configs, data and models, and running the
+tools as a user would."""
