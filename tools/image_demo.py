@@ -101,6 +101,7 @@ def main(argv=None):
     from mmseg.apis import MMSegInferencer
     inferencer = MMSegInferencer(model=cfg, weights=args.checkpoint,
                                  device=args.device)
+    inferencer.show_progress = False  # one bar, over the images
     meta = dataset_meta(inferencer.model, cfg)
     inferencer.visualizer.set_dataset_meta(meta.get('classes'),
                                            meta.get('palette'))
