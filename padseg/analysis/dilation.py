@@ -24,18 +24,13 @@ from typing import Dict, Iterator, Mapping, Tuple
 import torch
 from torch import Tensor, nn
 
-from padseg.ops import (PADConv2d, expected_dilation, pad_layers,
-                        selected_dilation)
+from padseg.ops import (PADConv2d, candidate_values, expected_dilation,
+                        pad_layers, selected_dilation)
 
 __all__ = [
     'record_priors', 'dilation_law', 'dilation_maps', 'candidate_values',
     'draw_statistics', 'DilationStatistics'
 ]
-
-
-def candidate_values(layer: PADConv2d) -> Tuple[int, ...]:
-    """The layer's candidate dilations in pixels (vertical)."""
-    return tuple(d[0] for d in layer.candidate_dilations)
 
 
 @contextmanager

@@ -5,13 +5,15 @@ from .pad_conv import (PADChain, PADConv2d, dilation_probabilities,
                        gumbel_softmax, link_pad_chain, pad_conv2d,
                        pad_conv2d_reference,
                        pad_layers)
-from .recording import expected_dilation, record_dilations, selected_dilation
+from .recording import (candidate_values, expected_dilation,
+                        record_dilations, selected_dilation)
 
 __all__ = [
     'PADConv2d', 'PADChain', 'link_pad_chain', 'pad_layers',
     'gumbel_softmax', 'dilation_probabilities', 'pad_conv2d',
     'pad_conv2d_reference',
     'MarkovAggregation', 'RecurrentAggregation', 'GatedAggregation',
-    'build_aggregation', 'record_dilations', 'expected_dilation',
+    'build_aggregation', 'record_dilations', 'candidate_values',
+    'expected_dilation',
     'selected_dilation'
 ]

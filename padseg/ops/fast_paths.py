@@ -45,10 +45,17 @@ from . import compiled
 
 __all__ = [
     'pad_conv2d_columns', 'pad_conv2d_gather', 'one_hot_candidates',
-    'fast_paths_apply'
+    'fast_paths_apply', 'needs_grad', 'Pair'
 ]
 
+#: (height, width) of a stride, padding, dilation or kernel size
 Pair = Tuple[int, int]
+
+
+def needs_grad(*tensors: Optional[Tensor]) -> bool:
+    """Whether autograd will want a gradient of any of ``tensors``."""
+    return torch.is_grad_enabled() and any(
+        t is not None and t.requires_grad for t in tensors)
 
 #: A chunk's column buffer holds at most this many bytes (and, with
 #: autograd, at most as much as the input) ...
@@ -445,9 +452,7 @@ def pad_conv2d_columns(x: Tensor, weight: Tensor, bias: Optional[Tensor],
     :func:`padseg.ops.pad_conv.pad_conv2d_reference`."""
     plan = _Plan.of(x, weight, tuple(probs.shape[-2:]), stride, paddings,
                     dilations, groups)
-    if torch.is_grad_enabled() and any(
-            t is not None and t.requires_grad
-            for t in (x, weight, bias, probs)):
+    if needs_grad(x, weight, bias, probs):
         return _PADConvColumns.apply(x, weight, bias, probs, plan)
     return _forward_columns(plan, *_prepare(plan, x, weight, bias, probs))
 

@@ -23,16 +23,15 @@ from mmengine.registry import MODELS
 from torch import Tensor, nn
 
 from .aggregation import build_aggregation
-from .fast_paths import (fast_paths_apply, one_hot_candidates,
-                         pad_conv2d_columns, pad_conv2d_gather)
+from .fast_paths import (Pair, fast_paths_apply, needs_grad,
+                         one_hot_candidates, pad_conv2d_columns,
+                         pad_conv2d_gather)
 
 __all__ = [
     'PADConv2d', 'PADChain', 'link_pad_chain', 'gumbel_softmax',
     'dilation_probabilities', 'pad_conv2d', 'pad_conv2d_reference',
     'pad_layers'
 ]
-
-Pair = Tuple[int, int]
 
 #: Uniform samples are clamped to ``[_UNIFORM_LOW, _UNIFORM_HIGH]`` (both
 #: exact in float32) so the Gumbel noise ``-log(-log(u))`` is always finite.
@@ -152,9 +151,7 @@ def pad_conv2d(x: Tensor, weight: Tensor, bias: Optional[Tensor],
     if _exporting() or probs.shape[1] == 1:
         return pad_conv2d_reference(x, weight, bias, probs, stride, paddings,
                                     dilations, groups)
-    needs_grad = torch.is_grad_enabled() and any(
-        t is not None and t.requires_grad for t in (x, weight, bias, probs))
-    if needs_grad:
+    if needs_grad(x, weight, bias, probs):
         index = None
     elif index is None:
         index = one_hot_candidates(probs)

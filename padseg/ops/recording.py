@@ -1,13 +1,16 @@
 """Read out the dilations PAD layers chose, for analysis and logging."""
 from contextlib import contextmanager
-from typing import Dict, Iterator
+from typing import Dict, Iterator, Tuple
 
 import torch
 from torch import Tensor, nn
 
 from .pad_conv import PADConv2d, pad_layers
 
-__all__ = ['record_dilations', 'expected_dilation', 'selected_dilation']
+__all__ = [
+    'record_dilations', 'candidate_values', 'expected_dilation',
+    'selected_dilation'
+]
 
 
 @contextmanager
@@ -29,9 +32,13 @@ def record_dilations(model: nn.Module) -> Iterator[Dict[str, PADConv2d]]:
             layer.last_probs = None
 
 
+def candidate_values(layer: PADConv2d) -> Tuple[int, ...]:
+    """The layer's candidate dilations in pixels (vertical)."""
+    return tuple(d[0] for d in layer.candidate_dilations)
+
+
 def _candidate_values(layer: PADConv2d, like: Tensor) -> Tensor:
-    values = [float(d[0]) for d in layer.candidate_dilations]
-    return torch.tensor(values, dtype=like.dtype,
+    return torch.tensor(candidate_values(layer), dtype=like.dtype,
                         device=like.device).view(1, -1, 1, 1)
 
 
