@@ -13,10 +13,16 @@ prior ``h^l`` with ``D`` channels, one per candidate dilation:
 modules) so that a parent's ``init_cfg`` such as ``Kaiming(layer='Conv2d')``
 never overwrites their start-up values.
 
-Initialisation: every weight starts at zero and the bias of ``U_h`` favours the
-base candidate (``base_index``), so at start-up every pixel prefers the layer's
-own dilation and, in evaluation, the layer equals the plain convolution it
-replaces (mmcv SAC's lesson). ``f`` is ELU by default: smooth, with a
+Initialisation (``prior_init``): with ``'base'`` (the default) every weight
+starts at zero and the bias of ``U_h`` favours the base candidate
+(``base_index``), so at start-up every pixel prefers the layer's own dilation
+and, in evaluation, the layer equals the plain convolution it replaces (mmcv
+SAC's lesson: it protects pretrained weights). ``'uniform'`` starts every
+weight and bias at zero: every candidate is equally likely and the Gumbel
+noise alone chooses at first. ``'random'`` gives every weight and bias
+PyTorch's default start of a 1x1 convolution (uniform in
+``+-1/sqrt(fan_in)``), so the prior varies with the input from the first
+step. ``f`` is ELU by default: smooth, with a
 gradient everywhere, bounded below by -1 and unbounded above, so a pixel can
 become as sure of its dilation as training makes it (a bounded ``f`` such as
 ``tanh`` would cap the probability of the preferred candidate, e.g. at 0.79
@@ -28,6 +34,7 @@ the constructor ``(in_channels, num_candidates, base_index, act_cfg)``, a
 ``forward(y, prev_prior)`` returning the prior, and a class attribute
 ``uses_previous_prior``.
 """
+import math
 from typing import Optional, Union
 
 import torch
@@ -37,8 +44,11 @@ from torch import Tensor, nn
 
 __all__ = [
     'MarkovAggregation', 'RecurrentAggregation', 'GatedAggregation',
-    'build_aggregation'
+    'build_aggregation', 'PRIOR_INITS'
 ]
+
+#: Start-up states of the hidden prior (see the module docstring).
+PRIOR_INITS = ('base', 'uniform', 'random')
 
 #: Start-up bias of the base candidate in ``U_h``: with ELU, ``h = (3, 0, 0)``
 #: draws the base dilation with probability ``e^3 / (e^3 + 2) = 0.91``.
@@ -65,6 +75,8 @@ class MarkovAggregation(nn.Module):
         num_candidates (int): ``D``, the number of candidate dilations.
         base_index (int): Candidate favoured at start-up. Default: 0.
         act_cfg (dict): The non-linearity ``f``. Default: ``dict(type='ELU')``.
+        prior_init (str): Start-up state of the prior, one of
+            :data:`PRIOR_INITS`. Default: ``'base'``.
     """
 
     uses_previous_prior = False
@@ -73,11 +85,16 @@ class MarkovAggregation(nn.Module):
                  in_channels: int,
                  num_candidates: int,
                  base_index: int = 0,
-                 act_cfg: dict = dict(type='ELU')) -> None:
+                 act_cfg: dict = dict(type='ELU'),
+                 prior_init: str = 'base') -> None:
         super().__init__()
+        if prior_init not in PRIOR_INITS:
+            raise ValueError(f'prior_init must be one of {PRIOR_INITS}, got '
+                             f'{prior_init!r}')
         self.in_channels = in_channels
         self.num_candidates = num_candidates
         self.base_index = base_index
+        self.prior_init = prior_init
         self.u_h = nn.Parameter(torch.empty(num_candidates, in_channels))
         self.u_h_bias = nn.Parameter(torch.empty(num_candidates))
         self.act = build_activation_layer(act_cfg)
@@ -88,11 +105,21 @@ class MarkovAggregation(nn.Module):
         """Create the parameters a subclass adds to ``U_h``."""
 
     def init_weights(self) -> None:
-        """Zero weights; the bias prefers the base candidate."""
-        nn.init.zeros_(self.u_h)
+        """The start-up state ``prior_init`` for every weight and bias (those
+        that subclasses add too)."""
+        weights = dict(self.named_parameters())
         with torch.no_grad():
-            self.u_h_bias.zero_()
-            self.u_h_bias[self.base_index] = BASE_PRIOR_BIAS
+            for name, param in weights.items():
+                if self.prior_init != 'random':
+                    param.zero_()
+                    continue
+                # a bias takes the fan-in of its weight, as nn.Conv2d's
+                fan_in = weights[name[:-len('_bias')]].shape[1] if \
+                    name.endswith('_bias') else param.shape[1]
+                bound = 1 / math.sqrt(fan_in)
+                param.uniform_(-bound, bound)
+            if self.prior_init == 'base':
+                self.u_h_bias[self.base_index] = BASE_PRIOR_BIAS
 
     def input_term(self, y: Tensor) -> Tensor:
         return conv1x1(y, self.u_h, self.u_h_bias)
@@ -104,8 +131,9 @@ class MarkovAggregation(nn.Module):
 class RecurrentAggregation(MarkovAggregation):
     """``h^l = f(W_h h^{l-1} + U_h Y^{l-1})`` (eq. 3).
 
-    Args: as :class:`MarkovAggregation`. ``W_h`` starts at zero, so a fresh
-    layer behaves as the Markov one until training moves it.
+    Args: as :class:`MarkovAggregation`. ``W_h`` starts at zero (but with
+    ``prior_init='random'``), so a fresh layer behaves as the Markov one
+    until training moves it.
     """
 
     uses_previous_prior = True
@@ -114,9 +142,6 @@ class RecurrentAggregation(MarkovAggregation):
         d = self.num_candidates
         self.w_h = nn.Parameter(torch.empty(d, d))
 
-    def init_weights(self) -> None:
-        super().init_weights()
-        nn.init.zeros_(self.w_h)
 
     def forward(self, y: Tensor, prev_prior: Optional[Tensor]) -> Tensor:
         prev = _zeros_if_none(prev_prior, y, self.num_candidates)
@@ -128,7 +153,8 @@ class GatedAggregation(MarkovAggregation):
     ``a = sigmoid(W_a h^{l-1} + U_a Y^{l-1})`` (eqs. 4-5).
 
     Args: as :class:`MarkovAggregation`. ``W_h``, ``W_a``, ``U_a`` and the gate
-    bias start at zero (``a = 0.5`` everywhere at start-up).
+    bias start at zero (``a = 0.5`` everywhere at start-up) but with
+    ``prior_init='random'``.
     """
 
     uses_previous_prior = True
@@ -140,10 +166,6 @@ class GatedAggregation(MarkovAggregation):
         self.u_a = nn.Parameter(torch.empty(d, c))
         self.u_a_bias = nn.Parameter(torch.empty(d))
 
-    def init_weights(self) -> None:
-        super().init_weights()
-        for param in (self.w_h, self.w_a, self.u_a, self.u_a_bias):
-            nn.init.zeros_(param)
 
     def forward(self, y: Tensor, prev_prior: Optional[Tensor]) -> Tensor:
         prev = _zeros_if_none(prev_prior, y, self.num_candidates)
@@ -168,7 +190,7 @@ for _cls in (MarkovAggregation, RecurrentAggregation, GatedAggregation):
 
 def build_aggregation(aggregation: Union[str, dict], in_channels: int,
                       num_candidates: int, base_index: int,
-                      act_cfg: dict) -> nn.Module:
+                      act_cfg: dict, prior_init: str = 'base') -> nn.Module:
     """Build an aggregation from a short name (``'markov'``, ``'recurrent'``,
     ``'gated'``), a registered type name, or a config dict.
 
@@ -196,6 +218,8 @@ def build_aggregation(aggregation: Union[str, dict], in_channels: int,
     cfg.setdefault('num_candidates', num_candidates)
     cfg.setdefault('base_index', base_index)
     cfg.setdefault('act_cfg', act_cfg)
+    if prior_init != 'base':  # an aggregation of one's own may not take it
+        cfg.setdefault('prior_init', prior_init)
     aggregation_cls = MODELS.get(cfg['type']) if isinstance(
         cfg['type'], str) else cfg['type']
     if not (isinstance(aggregation_cls, type)

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from mmengine.registry import MODELS
 from torch import Tensor, nn
 
-from .aggregation import build_aggregation
+from .aggregation import PRIOR_INITS, build_aggregation
 from .fast_paths import (Pair, fast_paths_apply, needs_grad,
                          one_hot_candidates, pad_conv2d_columns,
                          pad_conv2d_gather)
@@ -276,13 +276,21 @@ class PADConv2d(nn.Conv2d):
         aggregation (str | dict): ``'markov'``, ``'recurrent'``, ``'gated'``
             or a config of a registered aggregation. Default: ``'markov'``.
         tau (float): Gumbel-softmax temperature (eq. 2), > 0. Annealed by
-            :class:`padseg.engine.TauAnnealingHook`. Default: 1.0.
+            :class:`padseg.engine.TauAnnealingHook`; saved in the state dict
+            (``<layer>.tau``), so a checkpoint restores it. Default: 1.0.
         hard (bool): Straight-through one-hot samples in training.
             Default: False.
         inference (str): ``'argmax'`` (one dilation per pixel) or ``'soft'``
             (expectation) in evaluation. Default: ``'argmax'``.
         act_cfg (dict): The non-linearity ``f`` of the aggregation.
             Default: ``dict(type='ELU')``.
+        prior_init (str): Start-up state of the hidden prior: ``'base'``
+            (every pixel prefers the base dilation; in evaluation the layer
+            starts as the plain conv, which protects pretrained weights),
+            ``'uniform'`` (every candidate equally likely) or ``'random'``
+            (PyTorch's default start of the aggregation's 1x1 kernels). See
+            :mod:`padseg.ops.aggregation` and docs/pad_layer.md.
+            Default: ``'base'``.
 
     Example:
         >>> import torch
@@ -308,6 +316,7 @@ class PADConv2d(nn.Conv2d):
                  hard: bool = False,
                  inference: str = 'argmax',
                  act_cfg: dict = dict(type='ELU'),
+                 prior_init: str = 'base',
                  device=None,
                  dtype=None) -> None:
         kernel_size = _pair(kernel_size, 'kernel_size')
@@ -350,6 +359,9 @@ class PADConv2d(nn.Conv2d):
                 f"inference must be 'argmax' or 'soft', got {inference!r}")
         if not isinstance(hard, bool):
             raise ValueError(f'hard must be a bool, got {hard!r}')
+        if prior_init not in PRIOR_INITS:
+            raise ValueError(f'prior_init must be one of {PRIOR_INITS}, got '
+                             f'{prior_init!r}')
         self.dilations = _check_dilations(dilations)
         super().__init__(in_channels, out_channels, kernel_size, stride,
                          padding, dilation, groups, bias, padding_mode,
@@ -361,7 +373,8 @@ class PADConv2d(nn.Conv2d):
         self.base_index = self.dilations.index(base)
         self.aggregation = build_aggregation(aggregation, in_channels,
                                              len(self.dilations),
-                                             self.base_index, act_cfg)
+                                             self.base_index, act_cfg,
+                                             prior_init)
         self.chain: Optional[PADChain] = None
         # Analysis: set by padseg.ops.record_dilations, off by default so no
         # tensor outlives the forward pass.

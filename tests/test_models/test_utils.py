@@ -9,7 +9,7 @@ from padseg.ops import PADConv2d, link_pad_chain
 
 def test_check_pad_cfg():
     assert PAD_CFG_KEYS == ('dilations', 'aggregation', 'tau', 'hard',
-                            'inference', 'act_cfg')
+                            'inference', 'act_cfg', 'prior_init')
     pad_cfg = dict(dilations=(1, 2, 3), aggregation='gated', tau=0.5)
     checked = check_pad_cfg(pad_cfg)
     assert checked == pad_cfg and checked is not pad_cfg
@@ -41,7 +41,8 @@ def test_replace_with_pad_keeps_weight_bias_and_key():
         assert (pad.bias is None) == (conv.bias is None)
         if conv.bias is not None:
             assert torch.equal(pad.bias, conv.bias)
-    assert [k for k in model.state_dict() if '.aggregation.' not in k] == keys
+    assert [k for k in model.state_dict()
+            if '.aggregation.' not in k and not k.endswith('.tau')] == keys
     with pytest.raises(ValueError, match='odd and at least 3'):
         replace_with_pad(model, '1.1', {})
 
