@@ -396,6 +396,23 @@ class PADConv2d(nn.Conv2d):
                                              self.kernel_size))
                 for dil in self.candidate_dilations]
 
+    # The temperature travels with the weights, so that a checkpoint's
+    # evaluation (tools/test.py, init_model, soft inference) uses the annealed
+    # value. It is a plain float for the forward pass (no tensor to read
+    # back from a GPU) and a tensor under ``<layer>.tau`` only in state dicts;
+    # a state dict without it (older checkpoints, plain convs) leaves tau as
+    # it is and is reported neither missing nor unexpected.
+    def _save_to_state_dict(self, destination, prefix, keep_vars) -> None:
+        super()._save_to_state_dict(destination, prefix, keep_vars)
+        destination[prefix + 'tau'] = torch.tensor(self.tau)
+
+    def _load_from_state_dict(self, state_dict, prefix, *args,
+                              **kwargs) -> None:
+        tau = state_dict.pop(prefix + 'tau', None)
+        if tau is not None:
+            self.tau = _check_tau(float(tau))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
     def extra_repr(self) -> str:
         return (super().extra_repr() + f', dilations={self.dilations}, '
                 f'tau={self.tau}, hard={self.hard}, '

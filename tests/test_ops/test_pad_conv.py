@@ -361,3 +361,28 @@ def test_record_dilations_probabilities_sum_to_one_and_are_dropped():
     assert all(layer.last_probs is None for layer in layers.values())
     net(torch.randn(1, 3, 12, 12))
     assert net[0].last_probs is None
+
+
+def test_tau_travels_in_the_state_dict():
+    """The annealed temperature is saved with the weights and restored by a
+    load (tools/test.py, init_model, soft inference use it); a state dict
+    without it (an older checkpoint, a plain conv) changes nothing."""
+    layer = PADConv2d(4, 4, 3, padding=1)
+    layer.tau = 0.125
+    state = layer.state_dict()
+    assert float(state['tau']) == 0.125
+    fresh = PADConv2d(4, 4, 3, padding=1)
+    assert fresh.tau == 1.0
+    result = fresh.load_state_dict(state, strict=True)
+    assert fresh.tau == 0.125 and not result.missing_keys
+    old = {k: v for k, v in state.items() if k != 'tau'}
+    fresh.tau = 0.5
+    result = fresh.load_state_dict(old, strict=True)
+    assert fresh.tau == 0.5 and not result.unexpected_keys
+    bad = dict(state, tau=torch.tensor(-1.0))
+    with pytest.raises(ValueError, match='tau'):
+        fresh.load_state_dict(bad)
+    plain = nn.Conv2d(4, 4, 3, padding=1)
+    result = PADConv2d(4, 4, 3, padding=1).load_state_dict(
+        plain.state_dict(), strict=False)
+    assert all('aggregation' in k for k in result.missing_keys)

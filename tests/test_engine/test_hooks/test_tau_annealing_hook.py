@@ -2,6 +2,7 @@
 from types import SimpleNamespace
 
 import pytest
+from helpers.reliability import trained  # noqa: F401  (fixture)
 from mmengine.logging import MessageHub
 from mmengine.registry import HOOKS
 from torch import nn
@@ -67,3 +68,24 @@ def test_hook_without_pad_layers_is_an_error():
 def test_bad_hook_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
         TauAnnealingHook(**kwargs)
+
+
+def test_checkpoints_carry_the_annealed_tau(trained, tmp_path):
+    """A run annealed tau (1.0 -> 0.1 over 2 iterations, exponential); its
+    checkpoint's evaluation (tools/test.py's path: load_from + test) uses the
+    annealed value, not the config's start value."""
+    from mmengine.config import Config
+    from mmengine.runner import Runner
+
+    from padseg.ops import pad_layers
+    config, work, _ = trained
+    expected = annealed_tau(1.0, 0.1, 1 / 2, 'exponential')  # iteration 2
+    cfg = Config.fromfile(config)
+    cfg.work_dir = str(tmp_path / 'test')
+    cfg.load_from = f'{work}/iter_2.pth'
+    cfg.experiment_name = 'tau_in_checkpoint'
+    runner = Runner.from_cfg(cfg)
+    layers = [layer for _, layer in pad_layers(runner.model)]
+    assert layers and all(layer.tau == 1.0 for layer in layers)
+    runner.test()
+    assert all(abs(layer.tau - expected) < 1e-6 for layer in layers)

@@ -263,8 +263,8 @@ def test_pad_loads_torchvision_checkpoint(tmp_path, log_records):
     converted = convert_torchvision_vgg(state_dict)
     missing = set(model.state_dict()) - set(converted)
     assert missing == {
-        f'conv5_{i}.conv.aggregation.{p}' for i in (1, 2, 3)
-        for p in ('u_h', 'u_h_bias')
+        f'conv5_{i}.conv.{p}' for i in (1, 2, 3)
+        for p in ('aggregation.u_h', 'aggregation.u_h_bias', 'tau')
     }
     assert not set(converted) - set(model.state_dict())
     for key, value in model.state_dict().items():
