@@ -31,7 +31,7 @@ PAD_PLACEMENT = {
 #: Vanilla backbone of each PAD backbone: a PAD config is its regular
 #: config with this type swapped and PAD's own settings added.
 VANILLA = dict(PADVGG='FCNVGG', PADResNet='ResNet', PADDRN='DRN',
-               PADMobileNetV2='mmseg.MobileNetV2')
+               PADMobileNetV2='MobileNetV2')
 
 DATASETS = {
     'in1k': ('ImageNet', 'train', 'val'),
@@ -75,7 +75,7 @@ def test_config_builds_and_classifies(config):
     for layer in layers.values():
         assert tuple(layer.dilations) == dilations
         assert type(layer.aggregation).__name__ == 'MarkovAggregation'
-    assert hooks == ['TauAnnealingHook']
+    assert hooks == ['TauAnnealingHook', 'DilationLoggerHook']
 
 
 @pytest.mark.parametrize('config', CONFIGS)

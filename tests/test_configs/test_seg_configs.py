@@ -123,7 +123,8 @@ def test_config_builds_and_predicts(config):
         assert not pads
         assert not hooks
         return
-    assert [type(hook).__name__ for hook in hooks] == ['TauAnnealingHook']
+    assert [type(hook).__name__ for hook in hooks] == [
+        'TauAnnealingHook', 'DilationLoggerHook']
     backbone = cfg.model.backbone
     # _pad-[<ablation>-]<backbone>_: e.g. _pad-conv34-vgg16_, _pad-r101-d16_
     backbones = '|'.join(map(re.escape, PAD_PLACES))

@@ -7,7 +7,7 @@ _base_ = [
     '../_base_/default_runtime.py'
 ]
 # ImageNet weights: mmpretrain's mobilenet-v2_8xb32_in1k (71.86 top-1); its
-# final 1x1 conv ``conv2`` has no counterpart in mmseg's backbone.
+# final 1x1 conv ``conv2`` loads too.
 pretrained = 'https://download.openmmlab.com/mmclassification/v0/mobilenet_v2/mobilenet_v2_batch256_imagenet_20200708-3b2dc3af.pth'  # noqa
 model = dict(
     backbone=dict(

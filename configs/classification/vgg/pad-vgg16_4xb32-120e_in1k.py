@@ -7,5 +7,7 @@ model = dict(
         stage_with_pad=(False, False, False, False, True),
         pad_cfg=dict(dilations=(1, 2, 4), aggregation='markov')))
 custom_hooks = [
-    dict(type='TauAnnealingHook', start=1.0, end=0.1, schedule='exponential')
+    dict(type='TauAnnealingHook', start=1.0, end=0.1, schedule='exponential'),
+    # the per-layer dilation shares in the log and TensorBoard
+    dict(type='DilationLoggerHook'),
 ]
