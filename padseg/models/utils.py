@@ -29,11 +29,17 @@ PAD_CFG_KEYS = tuple(
     if name not in inspect.signature(nn.Conv2d).parameters)
 
 
-def register_model(cls):
+def register_model(cls=None, *, scopes=('mmseg', 'mmpretrain')):
     """Register ``cls`` in mmseg's ``MODELS`` and, when mmpretrain is
     installed, in mmpretrain's ``MODELS`` too, so the same type name builds
-    under both scopes."""
-    SEG_MODELS.register_module(module=cls)
+    under both scopes; ``scopes=('mmseg', )`` for mmseg's only (used as
+    ``@register_model`` or ``@register_model(scopes=...)``)."""
+    if cls is None:
+        return lambda cls: register_model(cls, scopes=scopes)
+    if 'mmseg' in scopes:
+        SEG_MODELS.register_module(module=cls)
+    if 'mmpretrain' not in scopes:
+        return cls
     try:
         from mmpretrain.registry import MODELS as CLS_MODELS
     except ImportError:

@@ -20,12 +20,9 @@ PAD_LAYER = {
     'drn-c-26': 'layer7.0.conv1',
     'mobilenet-v2': 'layer3.1.conv.1.conv',
 }
-# mmpretrain's mobilenet-v2_8xb32_in1k checkpoint has a final 1x1 conv to
-# 1280 channels (``conv2``) that mmseg's MobileNetV2 does not have.
-UNEXPECTED = {'mobilenet-v2': {'conv2.conv.weight', 'conv2.bn.weight',
-                               'conv2.bn.bias', 'conv2.bn.running_mean',
-                               'conv2.bn.running_var',
-                               'conv2.bn.num_batches_tracked'}}
+# every key of the public checkpoints loads (mmpretrain's MobileNetV2 has
+# the final 1x1 conv to 1280 channels, conv2, that mmseg's lacks)
+UNEXPECTED = {}
 
 
 def randomised(state_dict: dict) -> dict:

@@ -12,7 +12,13 @@ from .resnet import PADResNet, PADResNetV1c
 from .vgg import FCNVGG, PADVGG
 from .xception import PADXception, Xception65
 
+try:  # mmpretrain is optional: classification only
+    from .mobilenet_v2_classifier import PADMobileNetV2Classifier
+except ImportError:
+    PADMobileNetV2Classifier = None
+
 __all__ = [
     'FCNVGG', 'PADVGG', 'PADResNet', 'PADResNetV1c', 'DRN', 'PADDRN',
-    'Xception65', 'PADXception', 'PADMobileNetV2', 'PADMixin'
+    'Xception65', 'PADXception', 'PADMobileNetV2', 'PADMixin',
+    'PADMobileNetV2Classifier'
 ]

@@ -18,7 +18,7 @@ from ..utils import register_model
 from .pad_mixin import PADMixin
 
 __all__ = [
-    'PADMobileNetV2', 'is_torchvision_mobilenet_v2',
+    'PADMobileNetV2', 'MobileNetV2PADMixin', 'is_torchvision_mobilenet_v2',
     'convert_torchvision_mobilenet_v2'
 ]
 
@@ -78,8 +78,50 @@ def convert_torchvision_mobilenet_v2(state_dict: Dict) -> OrderedDict:
     return converted
 
 
-@register_model
-class PADMobileNetV2(PADMixin, MobileNetV2):
+class MobileNetV2PADMixin(PADMixin):
+    """What both PAD MobileNetV2s share: the placement in the inverted
+    residual stages (not ``conv2``) and torchvision checkpoints."""
+
+    def __init__(self,
+                 stage_with_pad: Sequence[bool] = (False, ) * 5 + (True, True),
+                 pad_cfg: dict = dict(dilations=(1, 2, 4),
+                                      aggregation='markov'),
+                 **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.add_pad(stage_with_pad, pad_cfg)
+
+    def pad_stages(self) -> List[Tuple[str, nn.Module]]:
+        # the stride-1 depthwise 3x3 convs are the stages' only kxk convs;
+        # mmpretrain's last 1x1 conv (conv2) is no stage
+        return [(name, getattr(self, name)) for name in self.layers
+                if name != 'conv2']
+
+    def init_weights(self) -> None:
+        """The vanilla initialisation; a torchvision checkpoint named by
+        ``init_cfg=dict(type='Pretrained', checkpoint=...)`` is recognised
+        and loaded after :func:`convert_torchvision_mobilenet_v2`."""
+        cfg = self.init_cfg
+        if (not self.is_init and isinstance(cfg, dict)
+                and cfg.get('type') == 'Pretrained' and not cfg.get('prefix')):
+            checkpoint = CheckpointLoader.load_checkpoint(
+                cfg['checkpoint'],
+                map_location=cfg.get('map_location', 'cpu'),
+                logger='current')
+            state_dict = checkpoint.get('state_dict', checkpoint)
+            if is_torchvision_mobilenet_v2(state_dict):
+                print_log(
+                    f'load torchvision MobileNetV2 from {cfg["checkpoint"]} '
+                    'converted to mmseg/mmpretrain key names', logger='current')
+                load_state_dict(self,
+                                convert_torchvision_mobilenet_v2(state_dict),
+                                strict=False, logger='current')
+                self._is_init = True
+                return
+        super().init_weights()
+
+
+@register_model(scopes=('mmseg', ))
+class PADMobileNetV2(MobileNetV2PADMixin, MobileNetV2):
     """mmseg's MobileNetV2 with PAD layers in the selected stages.
 
     PAD replaces the stride-1 depthwise 3x3 convs (the ``conv`` of the
@@ -143,38 +185,3 @@ class PADMobileNetV2(PADMixin, MobileNetV2):
         (1, 96, 8, 8)
         (1, 320, 8, 8)
     """
-
-    def __init__(self,
-                 stage_with_pad: Sequence[bool] = (False, ) * 5 + (True, True),
-                 pad_cfg: dict = dict(dilations=(1, 2, 4),
-                                      aggregation='markov'),
-                 **kwargs) -> None:
-        super().__init__(**kwargs)
-        self.add_pad(stage_with_pad, pad_cfg)
-
-    def pad_stages(self) -> List[Tuple[str, nn.Module]]:
-        # the stride-1 depthwise 3x3 convs are the stages' only kxk convs
-        return [(name, getattr(self, name)) for name in self.layers]
-
-    def init_weights(self) -> None:
-        """mmseg's initialisation; a torchvision checkpoint named by
-        ``init_cfg=dict(type='Pretrained', checkpoint=...)`` is recognised
-        and loaded after :func:`convert_torchvision_mobilenet_v2`."""
-        cfg = self.init_cfg
-        if (not self.is_init and isinstance(cfg, dict)
-                and cfg.get('type') == 'Pretrained' and not cfg.get('prefix')):
-            checkpoint = CheckpointLoader.load_checkpoint(
-                cfg['checkpoint'],
-                map_location=cfg.get('map_location', 'cpu'),
-                logger='current')
-            state_dict = checkpoint.get('state_dict', checkpoint)
-            if is_torchvision_mobilenet_v2(state_dict):
-                print_log(
-                    f'load torchvision MobileNetV2 from {cfg["checkpoint"]} '
-                    'converted to mmseg key names', logger='current')
-                load_state_dict(self,
-                                convert_torchvision_mobilenet_v2(state_dict),
-                                strict=False, logger='current')
-                self._is_init = True
-                return
-        super().init_weights()

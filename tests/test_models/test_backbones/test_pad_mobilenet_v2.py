@@ -53,8 +53,12 @@ def torchvision_state_dict():
 
 
 def test_registered_in_mmseg_and_mmpretrain():
+    """Each scope's PADMobileNetV2 extends that scope's MobileNetV2."""
+    from padseg.models.backbones import PADMobileNetV2Classifier
     assert SEG_MODELS.get('PADMobileNetV2') is PADMobileNetV2
-    assert CLS_MODELS.get('PADMobileNetV2') is PADMobileNetV2
+    assert CLS_MODELS.get('PADMobileNetV2') is PADMobileNetV2Classifier
+    assert issubclass(PADMobileNetV2, SEG_MODELS.get('MobileNetV2'))
+    assert issubclass(PADMobileNetV2Classifier, CLS_MODELS.get('MobileNetV2'))
 
 
 def test_default_placement():
@@ -250,3 +254,38 @@ def test_loads_mmpretrain_checkpoint(tmp_path, log_records):
 def test_wrong_arguments_raise(kwargs, match):
     with pytest.raises(ValueError, match=match):
         PADMobileNetV2(**kwargs)
+
+
+def test_classification_form_has_the_1280_conv_and_table6_size():
+    """Under the mmpretrain scope PADMobileNetV2 is mmpretrain's MobileNetV2
+    with PAD: the final 1x1 conv to 1280 channels (conv2) is there and the
+    ImageNet classifier has Table 6's 3.5M parameters; its checkpoint keys
+    are mmpretrain's, so mmpretrain's checkpoint loads whole."""
+    import os.path as osp
+
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+    from mmpretrain.registry import MODELS as CLS_MODELS
+
+    from padseg.models.backbones import PADMobileNetV2Classifier
+    repo = osp.dirname(osp.dirname(osp.dirname(osp.dirname(
+        osp.abspath(__file__)))))
+    init_default_scope('mmpretrain')
+    folder = osp.join(repo, 'configs', 'classification', 'mobilenet_v2')
+    counts = {}
+    for name in ('mobilenet-v2', 'pad-mobilenet-v2'):
+        cfg = Config.fromfile(osp.join(folder, f'{name}_8xb32-300e_in1k.py'))
+        model = CLS_MODELS.build(cfg.model)
+        counts[name] = sum(p.numel() for p in model.parameters())
+        keys = set(model.state_dict())
+    assert isinstance(model.backbone, PADMobileNetV2Classifier)
+    assert model.backbone.conv2.conv.out_channels == 1280
+    assert round(counts['mobilenet-v2'] / 1e6, 1) == 3.5
+    added = counts['pad-mobilenet-v2'] - counts['mobilenet-v2']
+    assert 0 < added < 3000  # Table 6: 2.7K (the aggregation weights)
+    plain = CLS_MODELS.build(Config.fromfile(osp.join(
+        folder, 'mobilenet-v2_8xb32-300e_in1k.py')).model)
+    missing = keys - set(plain.state_dict())
+    assert missing and all('.aggregation.' in k or k.endswith('.tau')
+                           for k in missing)
+    assert set(plain.state_dict()) <= keys  # conv2 included
