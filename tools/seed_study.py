@@ -1,0 +1,146 @@
+"""Train and test configs over several seeds; print mIoU as mean +- spread
+and, for PAD models, the share of training pixels per dilation of each PAD
+layer at the end of training (as ``DilationLoggerHook`` logged it).
+
+    python tools/seed_study.py NAME=CONFIG [NAME=CONFIG ...] --seeds 0 1 2
+        --work-dir DIR [--cfg-options k=v ...] [--set NAME k=v ...]
+
+Each run goes through ``tools/train.py`` and ``tools/test.py`` (subprocesses,
+as a user runs them) with ``randomness.seed=<seed>``. ``--set NAME k=v``
+adds options to one entry only (e.g. ``--set uniform
+model.backbone.pad_cfg.prior_init=uniform`` with ``uniform=<PAD config>``).
+The table goes to stdout and ``DIR/results.md``; the numbers per run to
+``DIR/results.json``. The spread is the sample standard deviation over the
+seeds (and the min-max range beside it).
+"""
+import argparse
+import glob
+import json
+import os.path as osp
+import statistics
+import subprocess
+import sys
+from collections import defaultdict
+
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+
+
+def run(cmd):
+    print('+', ' '.join(cmd), flush=True)
+    subprocess.run(cmd, check=True, cwd=REPO)
+
+
+def last_metrics(test_dir):
+    files = sorted(glob.glob(osp.join(test_dir, '*', '*.json')))
+    if not files:
+        raise FileNotFoundError(f'tools/test.py wrote no metrics in {test_dir}')
+    with open(files[-1]) as f:
+        return json.load(f)
+
+
+def last_dilation_shares(work_dir):
+    """``{layer: {dilation: share}}`` from the last logged training step."""
+    files = sorted(glob.glob(osp.join(work_dir, '*', 'vis_data',
+                                      'scalars.json')))
+    shares = {}
+    if not files:
+        return shares
+    with open(files[-1]) as f:
+        for line in f:
+            record = json.loads(line)
+            for key, value in record.items():
+                if key.startswith('train/pad/') and '/share_d' in key:
+                    layer, _, dilation = key[len('train/pad/'):].rpartition(
+                        '/share_d')
+                    shares.setdefault(layer, {})[int(dilation)] = value
+    return shares
+
+
+def summary(values):
+    mean = statistics.mean(values)
+    spread = statistics.stdev(values) if len(values) > 1 else 0.0
+    return mean, spread, min(values), max(values)
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('entries', nargs='+', metavar='NAME=CONFIG')
+    parser.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
+    parser.add_argument('--work-dir', required=True)
+    parser.add_argument('--cfg-options', nargs='+', default=[],
+                        help='options for every entry, k=v')
+    parser.add_argument('--set', nargs='+', action='append', default=[],
+                        metavar='NAME k=v', help='options for one entry')
+    args = parser.parse_args(argv)
+    entries = {}
+    for entry in args.entries:
+        name, sep, config = entry.partition('=')
+        if not sep or not name or not osp.isfile(osp.join(REPO, config)):
+            parser.error(f'{entry!r} is not NAME=CONFIG with an existing '
+                         'config file')
+        entries[name] = config
+    extra = defaultdict(list)
+    for item in args.set:
+        if item[0] not in entries or len(item) < 2:
+            parser.error(f'--set {" ".join(item)}: name an entry '
+                         f'({", ".join(entries)}) and k=v options')
+        extra[item[0]] += item[1:]
+    if len(args.seeds) != len(set(args.seeds)):
+        parser.error(f'--seeds must differ, got {args.seeds}')
+    return args, entries, extra
+
+
+def main(argv=None):
+    args, entries, extra = parse_args(argv)
+    python = sys.executable
+    runs = []
+    for name, config in entries.items():
+        for seed in args.seeds:
+            work_dir = osp.join(args.work_dir, name, f'seed{seed}')
+            options = args.cfg_options + extra[name] + [
+                f'randomness.seed={seed}']
+            run([python, 'tools/train.py', config, '--work-dir', work_dir,
+                 '--cfg-options'] + options)
+            checkpoints = sorted(glob.glob(osp.join(work_dir, 'iter_*.pth')),
+                                 key=lambda p: int(p.rsplit('_', 1)[1][:-4]))
+            run([python, 'tools/test.py', config, checkpoints[-1],
+                 '--work-dir', osp.join(work_dir, 'test'), '--cfg-options'] +
+                args.cfg_options + extra[name])
+            metrics = last_metrics(osp.join(work_dir, 'test'))
+            runs.append(dict(name=name, seed=seed, mIoU=metrics['mIoU'],
+                             shares=last_dilation_shares(work_dir)))
+    lines = ['| model | seeds | mIoU mean | spread (std) | min - max |',
+             '|---|---|---|---|---|']
+    for name in entries:
+        values = [r['mIoU'] for r in runs if r['name'] == name]
+        mean, spread, low, high = summary(values)
+        lines.append(f'| {name} | {len(values)} | {mean:.2f} | {spread:.2f} '
+                     f'| {low:.2f} - {high:.2f} |')
+    for name in entries:
+        per_layer = defaultdict(lambda: defaultdict(list))
+        for r in runs:
+            if r['name'] == name:
+                for layer, shares in r['shares'].items():
+                    for dilation, share in shares.items():
+                        per_layer[layer][dilation].append(share)
+        if per_layer:
+            lines += ['', f'{name}: share of training pixels per dilation at '
+                      'the last logged step (mean over seeds)', '',
+                      '| layer | ' + ' | '.join(
+                          f'd={d}' for d in sorted(next(iter(
+                              per_layer.values())))) + ' |',
+                      '|---|' + '---|' * len(next(iter(per_layer.values())))]
+            for layer, shares in per_layer.items():
+                lines.append(f'| {layer} | ' + ' | '.join(
+                    f'{statistics.mean(shares[d]):.2f}'
+                    for d in sorted(shares)) + ' |')
+    table = '\n'.join(lines)
+    print('\n' + table)
+    with open(osp.join(args.work_dir, 'results.md'), 'w') as f:
+        f.write(table + '\n')
+    with open(osp.join(args.work_dir, 'results.json'), 'w') as f:
+        json.dump(runs, f, indent=1)
+
+
+if __name__ == '__main__':
+    main()
