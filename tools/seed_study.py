@@ -49,8 +49,10 @@ def last_dilation_shares(work_dir):
         for line in f:
             record = json.loads(line)
             for key, value in record.items():
-                if key.startswith('train/pad/') and '/share_d' in key:
-                    layer, _, dilation = key[len('train/pad/'):].rpartition(
+                # the logger drops the 'train/' of 'train/pad/<layer>/...'
+                key = key[len('train/'):] if key.startswith('train/') else key
+                if key.startswith('pad/') and '/share_d' in key:
+                    layer, _, dilation = key[len('pad/'):].rpartition(
                         '/share_d')
                     shares.setdefault(layer, {})[int(dilation)] = value
     return shares
