@@ -9,34 +9,21 @@
     python tools/main_job.py [--work-dir work_dirs/main_job] [--max-iters N]
 """
 import argparse
-import glob
-import json
-import os
 import os.path as osp
-import subprocess
 import sys
 import time
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, REPO)
+sys.path.insert(0, osp.join(REPO, 'tools'))
+
+from seed_study import last_metrics as latest_metrics  # noqa: E402
+from seed_study import run  # noqa: E402
 
 CONFIGS = {
     'regular': 'configs/digits/deeplabv3plus_r18w16-os8_1xb8-1k_digits-96x96.py',
     'PAD': 'configs/digits/deeplabv3plus_pad-r18w16-os8_1xb8-1k_digits-96x96.py',
 }
-
-
-def run(cmd):
-    print('+', ' '.join(cmd), flush=True)
-    subprocess.run(cmd, check=True, cwd=REPO)
-
-
-def latest_metrics(test_dir):
-    files = sorted(glob.glob(osp.join(test_dir, '*', '*.json')))
-    if not files:
-        raise FileNotFoundError(f'tools/test.py wrote no metrics in {test_dir}')
-    with open(files[-1]) as f:
-        return json.load(f)
 
 
 def main():
