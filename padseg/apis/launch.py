@@ -12,13 +12,13 @@ from mmengine.config import Config
 from mmengine.logging import print_log
 
 from padseg.engine.checkpoint import install_checkpoint_guards
-
 from padseg.registry import task_scope
 
 __all__ = ['load_config', 'adapt_to_device', 'build_runner', 'set_local_rank']
 
-def load_config(path: str, cfg_options: Optional[dict], work_dir: Optional[str],
-                launcher: str) -> Config:
+
+def load_config(path: str, cfg_options: Optional[dict],
+                work_dir: Optional[str], launcher: str) -> Config:
     """Read ``path``, merge ``--cfg-options`` and settle ``work_dir`` the way
     mmseg's tools do (CLI > config > ``./work_dirs/<config name>``)."""
     if not osp.isfile(path):

@@ -142,7 +142,6 @@ class RecurrentAggregation(MarkovAggregation):
         d = self.num_candidates
         self.w_h = nn.Parameter(torch.empty(d, d))
 
-
     def forward(self, y: Tensor, prev_prior: Optional[Tensor]) -> Tensor:
         prev = _zeros_if_none(prev_prior, y, self.num_candidates)
         return self.act(conv1x1(prev, self.w_h) + self.input_term(y))
@@ -165,7 +164,6 @@ class GatedAggregation(MarkovAggregation):
         self.w_a = nn.Parameter(torch.empty(d, d))
         self.u_a = nn.Parameter(torch.empty(d, c))
         self.u_a_bias = nn.Parameter(torch.empty(d))
-
 
     def forward(self, y: Tensor, prev_prior: Optional[Tensor]) -> Tensor:
         prev = _zeros_if_none(prev_prior, y, self.num_candidates)

@@ -57,6 +57,7 @@ def needs_grad(*tensors: Optional[Tensor]) -> bool:
     return torch.is_grad_enabled() and any(
         t is not None and t.requires_grad for t in tensors)
 
+
 #: A chunk's column buffer holds at most this many bytes (and, with
 #: autograd, at most as much as the input) ...
 _CHUNK_BYTES = 1 << 22

@@ -86,8 +86,8 @@ def test_a_wrong_prior_init_is_named(value):
 def test_backbones_take_prior_init_in_pad_cfg():
     model = PADResNet(depth=18, pad_cfg=dict(prior_init='uniform'))
     layers = [m for m in model.modules() if isinstance(m, PADConv2d)]
-    assert layers and all(l.aggregation.prior_init == 'uniform'
-                          for l in layers)
+    assert layers and all(layer.aggregation.prior_init == 'uniform'
+                          for layer in layers)
     assert PRIOR_INITS == ('base', 'uniform', 'random')
 
 

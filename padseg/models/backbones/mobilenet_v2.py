@@ -111,7 +111,8 @@ class MobileNetV2PADMixin(PADMixin):
             if is_torchvision_mobilenet_v2(state_dict):
                 print_log(
                     f'load torchvision MobileNetV2 from {cfg["checkpoint"]} '
-                    'converted to mmseg/mmpretrain key names', logger='current')
+                    'converted to mmseg/mmpretrain key names',
+                    logger='current')
                 load_state_dict(self,
                                 convert_torchvision_mobilenet_v2(state_dict),
                                 strict=False, logger='current')

@@ -345,6 +345,6 @@ class PADXception(PADMixin, Xception65):
         self.add_pad(stage_with_pad, pad_cfg)
 
     def pad_stages(self) -> List[Tuple[str, nn.Module]]:
+        names = ('entry flow', 'middle flow', 'exit flow')
         return [(name, nn.ModuleList(flow))
-                for name, flow in zip(('entry flow', 'middle flow', 'exit flow'),
-                                      self.flows())]
+                for name, flow in zip(names, self.flows())]
