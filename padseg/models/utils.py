@@ -18,7 +18,8 @@ from padseg.ops import PADConv2d, pad_layers
 __all__ = [
     'register_model', 'PAD_CFG_KEYS', 'check_pad_cfg', 'pad_conv_like',
     'pad_candidates', 'replace_with_pad', 'check_stage_flags', 'check_with_cp',
-    'FrozenStagesMixin', 'load_pretrained', 'log_checkpoint_keys'
+    'FrozenStagesMixin', 'PretrainedMixin', 'load_pretrained',
+    'log_checkpoint_keys'
 ]
 
 #: The PAD layer settings a backbone's ``pad_cfg`` may hold: the arguments of
@@ -189,7 +190,8 @@ def load_pretrained(module: BaseModule,
                     convert: Optional[Callable[[Dict], Dict]] = None) -> bool:
     """Load the checkpoint of ``module.init_cfg`` when it is
     ``dict(type='Pretrained', checkpoint=..., prefix=None, map_location=...)``
-    and log it with :func:`log_checkpoint_keys`.
+    and log it with :func:`log_checkpoint_keys` (expected missing PAD
+    aggregation weights as one info line, any other mismatch as a warning).
 
     The checkpoint's ``state_dict`` (or the whole file) without a
     DataParallel ``module.``, with only the keys under ``prefix`` (e.g.
@@ -202,7 +204,8 @@ def load_pretrained(module: BaseModule,
         as usual (``super().init_weights()``).
     """
     cfg = module.init_cfg
-    if not (isinstance(cfg, dict) and cfg.get('type') == 'Pretrained'):
+    if module.is_init or not (isinstance(cfg, dict)
+                              and cfg.get('type') == 'Pretrained'):
         return False
     checkpoint = CheckpointLoader.load_checkpoint(
         cfg['checkpoint'],
@@ -230,24 +233,45 @@ def load_pretrained(module: BaseModule,
     return True
 
 
-def log_checkpoint_keys(owner_name: str, filename: Optional[str],
-                        missing: List[str], unexpected: List[str]) -> None:
+class PretrainedMixin:
+    """``init_weights()`` of a backbone whose ``Pretrained`` checkpoints may
+    come in another library's layout: the one way padseg's backbones load
+    them (:func:`load_pretrained`, then :meth:`convert_checkpoint`).
+
+    Put it before ``BaseModule`` in the bases and set
+    ``convert_checkpoint = staticmethod(<layout -> this backbone's keys>)``;
+    the function must pass a state dict already in this backbone's layout
+    unchanged. The same function backs the backbone's converter script in
+    ``tools/model_converters/``. Any other ``init_cfg`` applies as usual.
+    """
+
+    @staticmethod
+    def convert_checkpoint(state_dict: Dict) -> Dict:
+        """The backbone's own layout: nothing to convert."""
+        return state_dict
+
+    def init_weights(self) -> None:
+        """Load a ``Pretrained`` checkpoint (converted), or apply the
+        ``init_cfg`` as ``BaseModule`` does."""
+        if not load_pretrained(self, convert=self.convert_checkpoint):
+            super().init_weights()
+
+
+def log_checkpoint_keys(owner_name: str, filename: str, missing: List[str],
+                        unexpected: List[str]) -> None:
     """Log the load of checkpoint ``filename`` into ``owner_name``.
 
     PAD aggregation weights that the checkpoint lacks (a plain network's
     checkpoint in a PAD backbone) are expected: one info line names their
     PAD layers. Any other missing key (``num_batches_tracked`` aside, as in
-    mmengine) or unexpected key is a warning. ``filename=None`` is for a
-    hook inside mmengine's loader, which reports the load and warns about
-    the keys itself: pass only the aggregation keys, for the info line.
+    mmengine) or unexpected key is a warning.
     """
     aggregation = [key for key in missing if '.aggregation.' in key]
     other = [
         key for key in missing
         if '.aggregation.' not in key and 'num_batches_tracked' not in key
     ]
-    if filename is not None:
-        print_log(f'{owner_name}: loaded {filename}', logger='current')
+    print_log(f'{owner_name}: loaded {filename}', logger='current')
     if aggregation:
         layers = list(
             dict.fromkeys(key.split('.aggregation.')[0]
@@ -255,8 +279,8 @@ def log_checkpoint_keys(owner_name: str, filename: Optional[str],
         print_log(
             f'{owner_name}: the checkpoint has no PAD aggregation weights '
             f'for {len(layers)} PAD layers ({", ".join(layers)}); they keep '
-            'their start-up values, with which each PAD layer prefers its own '
-            'dilation',
+            "their start-up values (the layers' prior_init; with the default "
+            "'base' each PAD layer prefers its own dilation)",
             logger='current')
     if other or unexpected:
         print_log(

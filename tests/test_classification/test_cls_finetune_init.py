@@ -1,12 +1,12 @@
 """The fine-grained configs initialise from ImageNet checkpoints in the public
 layouts their URLs name; for PAD only PAD's own weights are missing."""
 import logging
-import re
 import uuid
 
 import pytest
 import torch
 from cls_helpers import load
+from helpers.checkpoint_log import logged_keys
 from mmengine.logging import MMLogger
 from mmpretrain.registry import MODELS
 
@@ -62,10 +62,8 @@ class Messages(logging.Handler):
         self.text.append(record.getMessage())
 
     def keys(self, kind: str) -> set:
-        """Keys that mmengine's load_state_dict reported as ``kind``."""
-        found = re.findall(rf'{kind} in source state_dict: (.*)',
-                           '\n'.join(self.text))
-        return {key for line in found for key in line.split(', ')}
+        """Keys that the checkpoint load reported as ``kind``."""
+        return set(logged_keys(self.text, kind))
 
 
 @pytest.mark.parametrize('pad', [True, False])
@@ -98,8 +96,8 @@ def test_fine_grained_config_loads_imagenet_checkpoint(tmp_path, model,
         for param, _ in layer.aggregation.named_parameters()
     }
     assert bool(expected_missing) == pad
-    assert messages.keys('missing keys') == expected_missing
-    assert messages.keys('unexpected key') == UNEXPECTED.get(model, set())
+    assert messages.keys('missing') == expected_missing
+    assert messages.keys('unexpected') == UNEXPECTED.get(model, set())
     # Loaded, PAD layers included (same key as the plain conv).
     source = checkpoint.get('state_dict', checkpoint)
     key = f'{PAD_LAYER[model]}.weight'

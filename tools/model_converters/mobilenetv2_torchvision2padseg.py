@@ -7,31 +7,12 @@ The result loads into padseg's PADMobileNetV2 and mmseg's MobileNetV2 with
 ``init_cfg=dict(type='Pretrained', checkpoint=DST)`` (PADMobileNetV2 also
 converts a torchvision checkpoint by itself when given one directly).
 """
-import argparse
-import os.path as osp
-
-import mmengine
-import torch
-from mmengine.runner import CheckpointLoader
-
-from padseg.engine.checkpoint import install_checkpoint_guards
-from padseg.models.backbones.mobilenet_v2 import \
-    convert_torchvision_mobilenet_v2
+from padseg.apis.converters import converter_main
+from padseg.models.backbones.mobilenet_v2 import convert_torchvision_mobilenet_v2
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(
-        description='Convert keys of a torchvision MobileNetV2 checkpoint to '
-        'the mmseg/mmpretrain MobileNetV2 layout.')
-    parser.add_argument('src', help='torchvision checkpoint path or url')
-    parser.add_argument('dst', help='save path')
-    args = parser.parse_args()
-    install_checkpoint_guards()
-
-    checkpoint = CheckpointLoader.load_checkpoint(args.src, map_location='cpu')
-    state_dict = checkpoint.get('state_dict', checkpoint)
-    mmengine.mkdir_or_exist(osp.dirname(osp.abspath(args.dst)))
-    torch.save(convert_torchvision_mobilenet_v2(state_dict), args.dst)
+def main(argv=None):
+    converter_main(__doc__, convert_torchvision_mobilenet_v2, argv)
 
 
 if __name__ == '__main__':

@@ -2,10 +2,13 @@
 
 Yu, Koltun and Funkhouser, "Dilated Residual Networks", CVPR 2017; module
 names follow the reference code (github.com/fyu/drn), so its published
-ImageNet checkpoints load as they are.
+ImageNet checkpoints load through ``init_cfg=dict(type='Pretrained', ...)``
+with only the entries no backbone module owns dropped
+(:func:`convert_reference_drn`, also ``tools/model_converters/drn2padseg.py``).
 """
 import logging
 import re
+from collections import OrderedDict
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 from mmcv.cnn import build_conv_layer, build_norm_layer
@@ -16,11 +19,10 @@ from mmseg.models.backbones.resnet import Bottleneck
 from mmseg.models.utils import ResLayer
 from torch import Tensor, nn
 
-from padseg.ops import pad_layers
-from ..utils import FrozenStagesMixin, log_checkpoint_keys, register_model
+from ..utils import FrozenStagesMixin, PretrainedMixin, register_model
 from .pad_mixin import PADMixin
 
-__all__ = ['DRN', 'PADDRN']
+__all__ = ['DRN', 'PADDRN', 'convert_reference_drn']
 
 #: Output channels of layer1..layer8 (``x4`` for layer3-6 with Bottleneck).
 STAGE_CHANNELS = (16, 32, 64, 128, 256, 512, 512, 512)
@@ -38,6 +40,27 @@ OUTPUT_STRIDE_SETTINGS = {
 #: classifier ``fc`` and, in DRN-C-58, the projection of layer7's first block,
 #: which the reference builds but never uses (the block has no residual).
 REFERENCE_ONLY_KEYS = re.compile(r'^(fc|layer[78]\.0\.downsample)\.')
+
+
+def convert_reference_drn(state_dict: Dict[str, Tensor]) -> Dict[str, Tensor]:
+    """A reference DRN checkpoint (github.com/fyu/drn) -> :class:`DRN`'s
+    keys: the module names already match, so only the entries that no module
+    of the backbone owns (:data:`REFERENCE_ONLY_KEYS`) are dropped, and the
+    log names them. A padseg state dict passes unchanged."""
+    kept = OrderedDict()
+    dropped = []
+    for key, value in state_dict.items():
+        if REFERENCE_ONLY_KEYS.match(key):
+            dropped.append(key)
+        else:
+            kept[key] = value
+    if dropped:
+        print_log(
+            f'DRN: ignored {len(dropped)} checkpoint entries of the '
+            'reference classifier (and of unused projections), which a '
+            f'backbone does not have: {", ".join(dropped)}',
+            logger='current', level=logging.INFO)
+    return kept
 
 
 class BasicBlock(ResNetBasicBlock):
@@ -94,7 +117,7 @@ ARCH_SETTINGS: Dict[Tuple[str, int], Tuple[type, Tuple[int, ...]]] = {
 
 
 @register_model
-class DRN(FrozenStagesMixin, BaseModule):
+class DRN(FrozenStagesMixin, PretrainedMixin, BaseModule):
     """Dilated Residual Network, arch C or D, as an mmseg/mmpretrain backbone.
 
     Eight stages ``layer1`` ... ``layer8`` follow a stride-1 7x7 stem (arch C:
@@ -286,24 +309,8 @@ class DRN(FrozenStagesMixin, BaseModule):
             for name in self.stage_names[:self.frozen_stages]
         ]
 
-    def _load_from_state_dict(self, state_dict, prefix, *args,
-                              **kwargs) -> None:
-        # Accept the reference checkpoints as they are, also in a strict
-        # ``load_state_dict``: drop what no module here owns.
-        dropped = [
-            key for key in state_dict if key.startswith(prefix)
-            and REFERENCE_ONLY_KEYS.match(key[len(prefix):])
-        ]
-        for key in dropped:
-            del state_dict[key]
-        if dropped:
-            print_log(
-                f'{type(self).__name__}: ignored {len(dropped)} checkpoint '
-                'entries of the reference classifier (and of unused '
-                f'projections), which a backbone does not have: '
-                f'{", ".join(dropped)}',
-                logger='current', level=logging.INFO)
-        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+    # The reference checkpoints: drop what no module here owns.
+    convert_checkpoint = staticmethod(convert_reference_drn)
 
 
 @register_model
@@ -356,17 +363,3 @@ class PADDRN(PADMixin, DRN):
 
     def pad_stages(self) -> List[Tuple[str, nn.Module]]:
         return [(name, getattr(self, name)) for name in self.stage_names]
-
-    def _load_from_state_dict(self, state_dict, prefix, *args,
-                              **kwargs) -> None:
-        # Checkpoints load through mmengine's loader (``Pretrained``
-        # init_cfg), which reports the load and warns about every missing
-        # key; add why the aggregation weights are missing.
-        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
-        missing = [
-            f'{name}.aggregation.{param}'
-            for name, layer in pad_layers(self)
-            for param, _ in layer.aggregation.named_parameters()
-            if f'{prefix}{name}.aggregation.{param}' not in state_dict
-        ]
-        log_checkpoint_keys(type(self).__name__, None, missing, [])

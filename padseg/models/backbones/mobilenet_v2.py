@@ -10,7 +10,6 @@ from collections import OrderedDict
 from typing import Dict, List, Sequence, Tuple
 
 from mmengine.logging import print_log
-from mmengine.runner import CheckpointLoader, load_state_dict
 from mmseg.models.backbones import MobileNetV2
 from torch import nn
 
@@ -78,6 +77,16 @@ def convert_torchvision_mobilenet_v2(state_dict: Dict) -> OrderedDict:
     return converted
 
 
+def _convert_if_torchvision(state_dict: Dict) -> Dict:
+    """:func:`convert_torchvision_mobilenet_v2` for torchvision's layout;
+    mmseg's/mmpretrain's passes unchanged."""
+    if not is_torchvision_mobilenet_v2(state_dict):
+        return state_dict
+    print_log('converting torchvision MobileNetV2 keys to mmseg/mmpretrain '
+              'names', logger='current')
+    return convert_torchvision_mobilenet_v2(state_dict)
+
+
 class MobileNetV2PADMixin(PADMixin):
     """What both PAD MobileNetV2s share: the placement in the inverted
     residual stages (not ``conv2``) and torchvision checkpoints."""
@@ -96,29 +105,9 @@ class MobileNetV2PADMixin(PADMixin):
         return [(name, getattr(self, name)) for name in self.layers
                 if name != 'conv2']
 
-    def init_weights(self) -> None:
-        """The vanilla initialisation; a torchvision checkpoint named by
-        ``init_cfg=dict(type='Pretrained', checkpoint=...)`` is recognised
-        and loaded after :func:`convert_torchvision_mobilenet_v2`."""
-        cfg = self.init_cfg
-        if (not self.is_init and isinstance(cfg, dict)
-                and cfg.get('type') == 'Pretrained' and not cfg.get('prefix')):
-            checkpoint = CheckpointLoader.load_checkpoint(
-                cfg['checkpoint'],
-                map_location=cfg.get('map_location', 'cpu'),
-                logger='current')
-            state_dict = checkpoint.get('state_dict', checkpoint)
-            if is_torchvision_mobilenet_v2(state_dict):
-                print_log(
-                    f'load torchvision MobileNetV2 from {cfg["checkpoint"]} '
-                    'converted to mmseg/mmpretrain key names',
-                    logger='current')
-                load_state_dict(self,
-                                convert_torchvision_mobilenet_v2(state_dict),
-                                strict=False, logger='current')
-                self._is_init = True
-                return
-        super().init_weights()
+    # A ``Pretrained`` checkpoint in torchvision's layout is converted;
+    # mmseg's and mmpretrain's load as they are.
+    convert_checkpoint = staticmethod(_convert_if_torchvision)
 
 
 @register_model(scopes=('mmseg', ))

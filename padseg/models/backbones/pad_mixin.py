@@ -14,20 +14,23 @@ A PAD backbone is its vanilla backbone plus this mixin::
             return [(name, getattr(self, name)) for name in self.res_layers]
 
 The backbone file says only which modules are its stages; the rule of which
-convs become PAD layers, and everything after, is here.
+convs become PAD layers, and everything after, is here. A ``Pretrained``
+checkpoint of the plain network loads through :class:`PretrainedMixin` (the
+vanilla backbone's layout conversion, if any), and the log names the PAD
+layers whose aggregation weights it lacks.
 """
 from typing import List, Sequence, Tuple
 
 from torch import nn
 
 from padseg.ops import link_pad_chain
-from ..utils import (check_pad_cfg, check_stage_flags, check_with_cp,
-                     pad_candidates, replace_with_pad)
+from ..utils import (PretrainedMixin, check_pad_cfg, check_stage_flags,
+                     check_with_cp, pad_candidates, replace_with_pad)
 
 __all__ = ['PADMixin']
 
 
-class PADMixin:
+class PADMixin(PretrainedMixin):
     """Turns the vanilla backbone it is mixed into into its PAD form.
 
     Put it first in the bases, build the vanilla network, then call

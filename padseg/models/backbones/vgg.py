@@ -14,7 +14,7 @@ from mmcv.cnn import ConvModule
 from mmengine.model import BaseModule
 from torch import Tensor, nn
 
-from ..utils import FrozenStagesMixin, load_pretrained, register_model
+from ..utils import FrozenStagesMixin, PretrainedMixin, register_model
 from .pad_mixin import PADMixin
 
 __all__ = ['FCNVGG', 'PADVGG', 'convert_torchvision_vgg']
@@ -98,7 +98,7 @@ def _convert_if_torchvision(
 
 
 @register_model
-class FCNVGG(FrozenStagesMixin, BaseModule):
+class FCNVGG(FrozenStagesMixin, PretrainedMixin, BaseModule):
     """VGG in the fully convolutional form of FCN-32s/16s/8s.
 
     conv1..conv5 blocks of 3x3 convs (padding 1, ReLU), each ending in a 2x2
@@ -244,11 +244,8 @@ class FCNVGG(FrozenStagesMixin, BaseModule):
             for name in names
         ]
 
-    def init_weights(self) -> None:
-        """Load a ``Pretrained`` checkpoint in torchvision's or padseg's
-        layout, or apply any other ``init_cfg``."""
-        if not load_pretrained(self, convert=_convert_if_torchvision):
-            super().init_weights()
+    # A ``Pretrained`` checkpoint in torchvision's or padseg's layout.
+    convert_checkpoint = staticmethod(_convert_if_torchvision)
 
 
 @register_model

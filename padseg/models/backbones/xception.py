@@ -12,7 +12,7 @@ from mmcv.cnn import ConvModule, build_conv_layer, build_norm_layer
 from mmengine.model import BaseModule
 from torch import Tensor, nn
 
-from ..utils import FrozenStagesMixin, load_pretrained, register_model
+from ..utils import FrozenStagesMixin, PretrainedMixin, register_model
 from .pad_mixin import PADMixin
 
 __all__ = ['SeparableConv', 'XceptionBlock', 'Xception65', 'PADXception',
@@ -137,7 +137,7 @@ def convert_timm_xception(
 
 
 @register_model
-class Xception65(FrozenStagesMixin, BaseModule):
+class Xception65(FrozenStagesMixin, PretrainedMixin, BaseModule):
     """Aligned Xception-65, the DeepLabV3+ backbone (Chen et al. 2018).
 
     Entry flow: 3x3 stride-2 conv (32) and 3x3 conv (64), then three blocks to
@@ -297,11 +297,8 @@ class Xception65(FrozenStagesMixin, BaseModule):
             return []
         return [self.stem, *list(self.stages())[:self.frozen_stages]]
 
-    def init_weights(self) -> None:
-        """Load a ``Pretrained`` checkpoint in timm's or padseg's layout, or
-        apply the default/other ``init_cfg``."""
-        if not load_pretrained(self, convert=convert_timm_xception):
-            super().init_weights()
+    # A ``Pretrained`` checkpoint in timm's or padseg's layout.
+    convert_checkpoint = staticmethod(convert_timm_xception)
 
 
 @register_model

@@ -1,12 +1,13 @@
 import pytest
 import torch
-from mmengine.runner import load_checkpoint
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from padseg.models.backbones.drn import DRN, PADDRN
+from helpers.checkpoint_log import aggregation_keys
+from padseg.models.backbones.drn import DRN, PADDRN, convert_reference_drn
 from padseg.ops import pad_layers
-from .utils import (aggregation_keys, assert_loaded, assert_output_shapes,
+
+from .utils import (assert_loaded, assert_output_shapes,
                     assert_pad_off_is_vanilla, assert_starts_as_vanilla,
                     assert_training_step_reaches_every_parameter)
 
@@ -376,10 +377,12 @@ def test_pretrained_c26(tmp_path, log_records):
     # The aggregations keep their start-up values.
     assert not pad.layer8[0].conv1.aggregation.u_h.any()
 
-    # A strict load of the reference file as it is: fc is dropped.
-    result = vanilla.load_state_dict(state)
+    # A strict load of the converted reference file: fc is dropped.
+    converted = convert_reference_drn(state)
+    assert sorted(set(state) - set(converted)) == ['fc.bias', 'fc.weight']
+    result = vanilla.load_state_dict(converted)
     assert result.missing_keys == [] and result.unexpected_keys == []
-    result = pad.load_state_dict(state, strict=False)
+    result = pad.load_state_dict(converted, strict=False)
     assert result.unexpected_keys == []
     assert result.missing_keys == aggregation_keys(DEFAULT_PAD[('C', 26)])
 
@@ -388,16 +391,19 @@ def test_pretrained_d54(tmp_path, d54, pad_d54, log_records):
     state = reference_checkpoint('D', 54)
     path = tmp_path / 'drn_d_54-0e0534ff.pth'
     torch.save(state, path)
-    result = d54.load_state_dict(state)
+    converted = convert_reference_drn(state)
+    result = d54.load_state_dict(converted)
     assert result.missing_keys == [] and result.unexpected_keys == []
-    result = pad_d54.load_state_dict(state, strict=False)
+    result = pad_d54.load_state_dict(converted, strict=False)
     assert result.unexpected_keys == []
     assert result.missing_keys == aggregation_keys(DEFAULT_PAD[('D', 54)])
 
     log_records.clear()
-    load_checkpoint(pad_d54, str(path), logger='current')  # as Pretrained
-    assert torch.equal(pad_d54.layer7[0].weight, state['layer7.0.weight'])
-    assert torch.equal(pad_d54.layer6[2].bn3.running_var,
+    model = PADDRN(arch='D', depth=54,
+                   init_cfg=dict(type='Pretrained', checkpoint=str(path)))
+    model.init_weights()
+    assert torch.equal(model.layer7[0].weight, state['layer7.0.weight'])
+    assert torch.equal(model.layer6[2].bn3.running_var,
                        state['layer6.2.bn3.running_var'])
     messages = ' '.join(r.getMessage() for r in log_records)
     assert 'for 2 PAD layers (layer7.0, layer8.0)' in messages
@@ -409,7 +415,7 @@ def test_pretrained_c58_drops_unused_projection():
     state = {k: torch.zeros(v, device='meta') for k, v in shapes.items()}
     with torch.device('meta'):
         model = DRN(arch='C', depth=58)
-    result = model.load_state_dict(state, assign=True)
+    result = model.load_state_dict(convert_reference_drn(state), assign=True)
     assert result.missing_keys == [] and result.unexpected_keys == []
 
 

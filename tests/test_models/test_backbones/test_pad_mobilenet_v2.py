@@ -12,14 +12,15 @@ from mmseg.registry import MODELS as SEG_MODELS
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
+from helpers.checkpoint_log import aggregation_keys, logged_keys
 from padseg.models.backbones.mobilenet_v2 import (
     PADMobileNetV2, convert_torchvision_mobilenet_v2,
     is_torchvision_mobilenet_v2)
 from padseg.ops import pad_layers
-from .utils import (aggregation_keys, assert_loaded, assert_output_shapes,
+
+from .utils import (assert_loaded, assert_output_shapes,
                     assert_pad_off_is_vanilla, assert_starts_as_vanilla,
-                    assert_training_step_reaches_every_parameter, logged_keys,
-                    pad_names)
+                    assert_training_step_reaches_every_parameter, pad_names)
 
 CONVERTER = (Path(__file__).parents[3] / 'tools' / 'model_converters' /
              'mobilenetv2_torchvision2padseg.py')

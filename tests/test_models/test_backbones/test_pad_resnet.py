@@ -10,12 +10,13 @@ from mmseg.registry import MODELS as SEG_MODELS
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
+from helpers.checkpoint_log import aggregation_keys, logged_keys
 from padseg.models.backbones.resnet import PADResNet, PADResNetV1c
 from padseg.ops import PADConv2d, pad_layers
-from .utils import (aggregation_keys, assert_loaded, assert_output_shapes,
+
+from .utils import (assert_loaded, assert_output_shapes,
                     assert_pad_off_is_vanilla, assert_starts_as_vanilla,
-                    assert_training_step_reaches_every_parameter, logged_keys,
-                    pad_names)
+                    assert_training_step_reaches_every_parameter, pad_names)
 
 # mmseg's settings per output stride (DeepLabV3+ uses 16, PSPNet-style 8).
 OUTPUT_STRIDES = {

@@ -5,10 +5,12 @@ import torch
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
+from helpers.checkpoint_log import aggregation_keys
 from padseg.models.backbones.xception import (PADXception, Xception65,
                                               convert_timm_xception)
 from padseg.ops import pad_layers
-from .utils import (aggregation_keys, assert_loaded, assert_output_shapes,
+
+from .utils import (assert_loaded, assert_output_shapes,
                     assert_pad_off_is_vanilla, assert_starts_as_vanilla,
                     assert_training_step_reaches_every_parameter)
 

@@ -1,5 +1,4 @@
 """Checks that the tests of every PAD backbone share."""
-import logging
 from typing import Callable, Dict, Iterable, List, Sequence
 
 import torch
@@ -8,29 +7,10 @@ from torch import Tensor, nn
 from padseg.ops import pad_layers
 
 
+
 def pad_names(model: nn.Module) -> List[str]:
     """Names of the PAD layers of ``model``, in module order."""
     return [name for name, _ in pad_layers(model)]
-
-
-def aggregation_keys(names: Iterable[str],
-                     params: Sequence[str] = ('u_h', 'u_h_bias')) -> List[str]:
-    """State-dict keys of the aggregation weights (Markov's by default) of
-    the PAD layers ``names``."""
-    return [
-        f'{name}.aggregation.{param}' for name in names for param in params
-    ]
-
-
-def logged_keys(records: List[logging.LogRecord], kind: str) -> List[str]:
-    """Keys of mmengine's 'missing keys' / 'unexpected key' log line."""
-    head = {'missing': 'missing keys in source state_dict: ',
-            'unexpected': 'unexpected key in source state_dict: '}[kind]
-    text = '\n'.join(record.getMessage() for record in records)
-    for line in text.splitlines():
-        if line.startswith(head):
-            return line[len(head):].split(', ')
-    return []
 
 
 def assert_output_shapes(model: nn.Module, size: int, channels: Sequence[int],
