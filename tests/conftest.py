@@ -9,6 +9,7 @@ from mmengine.registry import DefaultScope
 from mmengine.visualization import Visualizer
 
 import padseg  # noqa: F401  (registers PAD, hooks, backbones, heads)
+from helpers.pad_geometry import kernels  # noqa: F401  (the paths twice)
 from helpers.tiny_models import tiny  # noqa: F401  (a session fixture)
 
 

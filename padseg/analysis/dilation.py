@@ -25,7 +25,7 @@ import torch
 from torch import Tensor, nn
 
 from padseg.ops import (PADConv2d, candidate_values, expected_dilation,
-                        pad_layers, selected_dilation)
+                        record_dilations, selected_dilation)
 
 __all__ = [
     'record_priors', 'dilation_law', 'dilation_maps', 'candidate_values',
@@ -38,23 +38,25 @@ def record_priors(model: nn.Module) -> Iterator[Dict[str, Tensor]]:
     """Keep the hidden prior of every PAD layer of ``model`` inside the block.
 
     Yields a dict that each forward pass fills with ``{name: h}`` (``(N, D,
-    H, W)``, detached, float32; the last call of each layer). The forward
-    pass is unchanged: the priors are read from the output of each layer's
-    aggregation, which is the prior the layer samples from.
+    H, W)``, detached, float32; the last call of each layer, in call order),
+    read from what the layers record under
+    :func:`~padseg.ops.record_dilations` (the one way dilations are
+    recorded). The forward pass is unchanged: the prior is the one the layer
+    samples from.
     """
     priors: Dict[str, Tensor] = OrderedDict()
-    handles = []
-    for name, layer in pad_layers(model):
-
-        def keep(module, args, output, name=name):
-            priors[name] = output.detach().float()
-
-        handles.append(layer.aggregation.register_forward_hook(keep))
-    try:
-        yield priors
-    finally:
-        for handle in handles:
-            handle.remove()
+    with record_dilations(model) as layers:
+        handles = [
+            layer.register_forward_hook(
+                lambda module, args, output, name=name: priors.__setitem__(
+                    name, module.last_prior))
+            for name, layer in layers.items()
+        ]
+        try:
+            yield priors
+        finally:
+            for handle in handles:
+                handle.remove()
 
 
 def dilation_law(prior: Tensor) -> Tensor:

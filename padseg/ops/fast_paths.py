@@ -1,6 +1,6 @@
 """Fast exact paths of the PAD convolution, in plain PyTorch operations.
 
-:func:`padseg.ops.pad_conv.pad_conv2d_reference` runs one full convolution per
+:func:`padseg.ops.reference.pad_conv2d_reference` runs one full convolution per
 candidate dilation and mixes them per pixel: ``D`` times the work of a plain
 convolution, forward and backward. The paths here compute the same function
 with one convolution's worth of matrix products:
@@ -42,15 +42,9 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from . import compiled
+from .reference import Pair
 
-__all__ = [
-    'pad_conv2d_columns', 'pad_conv2d_gather', 'one_hot_candidates',
-    'fast_paths_apply', 'needs_grad', 'Pair'
-]
-
-#: (height, width) of a stride, padding, dilation or kernel size
-Pair = Tuple[int, int]
-
+__all__ = ['pad_conv2d_columns', 'pad_conv2d_gather', 'needs_grad']
 
 def needs_grad(*tensors: Optional[Tensor]) -> bool:
     """Whether autograd will want a gradient of any of ``tensors``."""
@@ -70,18 +64,6 @@ _CHUNK_PIXELS = 384
 #: that is more, on its own (see ``gather_conv`` in csrc/pad_columns.cpp).
 _GATHER_BLOCK_BYTES = 1 << 20
 _GATHER_BLOCK_PIXELS = 256
-#: Fewer input channels per group than this (depthwise convolutions) make
-#: matrix products too thin to beat PyTorch's own grouped convolutions.
-_MIN_GROUP_CHANNELS = 16
-
-
-def fast_paths_apply(x: Tensor, weight: Tensor) -> bool:
-    """Whether the paths here are worth it: on the CPU, where they were
-    measured (they compute the same on any device), with enough channels per
-    group."""
-    return x.device.type == 'cpu' and weight.shape[1] >= _MIN_GROUP_CHANNELS
-
-
 def _tap_offsets(kernel: Pair, paddings: Sequence[Pair],
                  dilations: Sequence[Pair],
                  device: Optional[torch.device] = None
@@ -450,23 +432,12 @@ def pad_conv2d_columns(x: Tensor, weight: Tensor, bias: Optional[Tensor],
                        dilations: Sequence[Pair], groups: int) -> Tensor:
     """PAD convolution for any ``probs`` (soft, straight-through, one-hot)
     with every gradient; the arguments and result of
-    :func:`padseg.ops.pad_conv.pad_conv2d_reference`."""
+    :func:`padseg.ops.reference.pad_conv2d_reference`."""
     plan = _Plan.of(x, weight, tuple(probs.shape[-2:]), stride, paddings,
                     dilations, groups)
     if needs_grad(x, weight, bias, probs):
         return _PADConvColumns.apply(x, weight, bias, probs, plan)
     return _forward_columns(plan, *_prepare(plan, x, weight, bias, probs))
-
-
-def one_hot_candidates(probs: Tensor) -> Optional[Tensor]:
-    """The candidate of each pixel, ``(N, H_out, W_out)``, when ``probs`` is
-    exactly one-hot (argmax evaluation); None otherwise."""
-    top, index = probs.max(dim=1)
-    # A 1 per pixel and non-negative values that sum to 1: zeros elsewhere.
-    if (bool((top == 1).all()) and bool((probs >= 0).all())
-            and bool((probs.sum(dim=1) == 1).all())):
-        return index
-    return None
 
 
 @functools.lru_cache(maxsize=4)

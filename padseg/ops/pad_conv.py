@@ -23,9 +23,8 @@ from mmengine.registry import MODELS
 from torch import Tensor, nn
 
 from .aggregation import PRIOR_INITS, build_aggregation
-from .fast_paths import (Pair, fast_paths_apply, needs_grad,
-                         one_hot_candidates, pad_conv2d_columns,
-                         pad_conv2d_gather)
+from .dispatch import pad_conv2d
+from .reference import Pair, pad_conv2d_reference
 
 __all__ = [
     'PADConv2d', 'PADChain', 'link_pad_chain', 'gumbel_softmax',
@@ -93,86 +92,6 @@ def dilation_probabilities(logits: Tensor, tau: float, training: bool,
     if inference == 'argmax':
         return _one_hot_argmax(logits.float())
     return torch.softmax(logits.float() / tau, dim=1)
-
-
-def pad_conv2d_reference(x: Tensor, weight: Tensor, bias: Optional[Tensor],
-                         probs: Tensor, stride: Pair,
-                         paddings: Sequence[Pair], dilations: Sequence[Pair],
-                         groups: int) -> Tensor:
-    """Straightforward PAD convolution: one full convolution per candidate,
-    mixed per pixel by ``probs`` (``(N, D, H_out, W_out)``), then the bias.
-
-    This is the definition the fast paths are checked against.
-    """
-    out = None
-    for k, (padding, dilation) in enumerate(zip(paddings, dilations)):
-        response = F.conv2d(x, weight, None, stride, padding, dilation, groups)
-        term = probs[:, k:k + 1].to(response.dtype) * response
-        out = term if out is None else out + term
-    if bias is not None:
-        out = out + bias.view(1, -1, 1, 1).to(out.dtype)
-    return out
-
-
-try:  # torch >= 2.3
-    from torch.compiler import is_compiling as _is_compiling
-except ImportError:
-    from torch._dynamo import is_compiling as _is_compiling
-
-
-def _exporting() -> bool:
-    return (torch.onnx.is_in_onnx_export() or torch.jit.is_tracing()
-            or _is_compiling())
-
-
-def pad_conv2d(x: Tensor, weight: Tensor, bias: Optional[Tensor],
-               probs: Tensor, stride: Pair, paddings: Sequence[Pair],
-               dilations: Sequence[Pair], groups: int,
-               index: Optional[Tensor] = None) -> Tensor:
-    """PAD convolution: the output and every gradient of
-    :func:`pad_conv2d_reference`, at about the cost of one convolution.
-
-    ``index`` (optional, ``(N, H_out, W_out)``): the candidate of each pixel
-    when the caller knows ``probs`` to be its one-hot (argmax evaluation),
-    which saves checking ``probs``.
-
-    * one-hot ``probs`` that need no gradient (argmax evaluation): a plain
-      convolution when every pixel picks the same candidate, else each
-      pixel's columns gathered at its own dilation and one matrix product;
-    * anything else (training, soft evaluation): the candidates mixed in the
-      im2col columns, one matrix product, gradients by the adjoint
-      (:mod:`padseg.ops.fast_paths`);
-    * ONNX export, tracing, compilation, convolutions with few channels per
-      group (depthwise), where a matrix product gains nothing over PyTorch's
-      own kernels, and devices other than the CPU (not measured there): the
-      reference, without the candidates that no pixel uses when ``probs`` is
-      one-hot and needs no gradient.
-    """
-    if _exporting() or probs.shape[1] == 1:
-        return pad_conv2d_reference(x, weight, bias, probs, stride, paddings,
-                                    dilations, groups)
-    if needs_grad(x, weight, bias, probs):
-        index = None
-    elif index is None:
-        index = one_hot_candidates(probs)
-    if index is not None:
-        counts = torch.bincount(index.flatten(), minlength=probs.shape[1])
-        used = [k for k, count in enumerate(counts.tolist()) if count]
-        if len(used) == 1:
-            return F.conv2d(x, weight, bias, stride, paddings[used[0]],
-                            dilations[used[0]], groups)
-    if not fast_paths_apply(x, weight):
-        if index is not None:
-            probs, paddings, dilations = (probs[:, used],
-                                          [paddings[k] for k in used],
-                                          [dilations[k] for k in used])
-        return pad_conv2d_reference(x, weight, bias, probs, stride, paddings,
-                                    dilations, groups)
-    if index is not None:
-        return pad_conv2d_gather(x, weight, bias, index, stride, paddings,
-                                 dilations, groups)
-    return pad_conv2d_columns(x, weight, bias, probs, stride, paddings,
-                              dilations, groups)
 
 
 class PADChain:
@@ -376,9 +295,10 @@ class PADConv2d(nn.Conv2d):
                                              self.base_index, act_cfg,
                                              prior_init)
         self.chain: Optional[PADChain] = None
-        # Analysis: set by padseg.ops.record_dilations, off by default so no
-        # tensor outlives the forward pass.
-        self.recording = False
+        # Analysis and logging: counts the open padseg.ops.record_dilations
+        # blocks; none by default, so no tensor outlives the forward pass.
+        self.recording = 0
+        self.last_prior: Optional[Tensor] = None
         self.last_probs: Optional[Tensor] = None
         self._warned_unlinked = False
 
@@ -490,6 +410,7 @@ class PADConv2d(nn.Conv2d):
             index = _argmax_candidates(prior)
             probs = _one_hot(index, prior.float())
         if self.recording:
+            self.last_prior = prior.detach().float()
             self.last_probs = probs.detach()
         return pad_conv2d(x, self.weight, self.bias, probs, self.stride,
                           self.candidate_paddings, self.candidate_dilations,

@@ -15,21 +15,26 @@ __all__ = [
 
 @contextmanager
 def record_dilations(model: nn.Module) -> Iterator[Dict[str, PADConv2d]]:
-    """Make every PAD layer of ``model`` keep its last dilation probabilities
-    (``layer.last_probs``, detached, ``(N, D, H, W)``) inside the block.
+    """Make every PAD layer of ``model`` keep, inside the block, what its
+    last call used: the hidden prior ``layer.last_prior`` (float32) and the
+    dilation probabilities ``layer.last_probs`` (the Gumbel sample in
+    training, the one-hot or soft weights in evaluation), both detached,
+    ``(N, D, H_out, W_out)``. The one way to read dilations: the logging
+    hook and :mod:`padseg.analysis` use it.
 
     Yields ``{name: layer}``; on exit recording stops and the kept tensors
     are dropped, so nothing stays alive when nobody asks.
     """
     layers = dict(pad_layers(model))
-    for layer in layers.values():
-        layer.recording = True
+    for layer in layers.values():  # blocks may nest: count them
+        layer.recording += 1
     try:
         yield layers
     finally:
         for layer in layers.values():
-            layer.recording = False
-            layer.last_probs = None
+            layer.recording -= 1
+            if not layer.recording:
+                layer.last_prior = layer.last_probs = None
 
 
 def candidate_values(layer: PADConv2d) -> Tuple[int, ...]:

@@ -58,7 +58,7 @@ def test_pad_layer_forced_to_one_dilation_has_the_plain_conv_rf(choice):
     assert torch.equal(rf, theoretical_receptive_field(
         plain_conv(dilation), x, '', unit=(9, 11)))
     assert torch.equal(rf, window((9, 11), dilation))
-    assert pad.training is False and pad.recording is False
+    assert pad.training is False and not pad.recording
 
 
 def test_rf_follows_the_per_pixel_choice():

@@ -350,19 +350,6 @@ def test_wrong_input_shape_is_named():
         layer(torch.randn(1, 3, 8, 8))
 
 
-def test_record_dilations_probabilities_sum_to_one_and_are_dropped():
-    net = make_chain('recurrent').train()
-    with record_dilations(net) as layers:
-        net(torch.randn(2, 3, 12, 12))
-        for layer in layers.values():
-            torch.testing.assert_close(layer.last_probs.sum(1),
-                                       torch.ones(2, *layer.last_probs.shape[2:]))
-            assert not layer.last_probs.requires_grad
-    assert all(layer.last_probs is None for layer in layers.values())
-    net(torch.randn(1, 3, 12, 12))
-    assert net[0].last_probs is None
-
-
 def test_tau_travels_in_the_state_dict():
     """The annealed temperature is saved with the weights and restored by a
     load (tools/test.py, init_model, soft inference use it); a state dict
