@@ -1,6 +1,8 @@
 """Shared test set-up: a fixed seed, padseg registered, and the fixtures of
 helpers/ that tests in several folders use."""
+import os.path as osp
 import random
+import sys
 
 import numpy as np
 import pytest
@@ -9,8 +11,13 @@ from mmengine.registry import DefaultScope
 from mmengine.visualization import Visualizer
 
 import padseg  # noqa: F401  (registers PAD, hooks, backbones, heads)
-from helpers.pad_geometry import kernels  # noqa: F401  (the paths twice)
-from helpers.tiny_models import tiny  # noqa: F401  (a session fixture)
+
+# The scene generator of the digits data lives with its dataset converter.
+sys.path.insert(
+    0, osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'tools',
+                'dataset_converters'))
+from helpers.pad_geometry import kernels  # noqa: F401,E402  (the paths twice)
+from helpers.tiny_models import tiny  # noqa: F401,E402  (a session fixture)
 
 
 @pytest.fixture(autouse=True)

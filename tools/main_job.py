@@ -16,6 +16,7 @@ import time
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, REPO)
 sys.path.insert(0, osp.join(REPO, 'tools'))
+sys.path.insert(0, osp.join(REPO, 'tools', 'dataset_converters'))
 
 from seed_study import last_metrics as latest_metrics  # noqa: E402
 from seed_study import run  # noqa: E402
@@ -35,7 +36,7 @@ def main():
     parser.add_argument('--max-iters', type=int, default=1000)
     args = parser.parse_args()
 
-    from padseg.datasets import make_digits_voc
+    from digits_scenes import make_digits_voc
     start = time.time()
     print(f'[1/4] writing the digits dataset to {args.data_root}', flush=True)
     make_digits_voc(args.data_root, num_train=args.num_train,

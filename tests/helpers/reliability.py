@@ -13,7 +13,7 @@ from mmengine.config import Config
 from mmengine.registry import DATASETS
 from mmengine.runner import Runner
 
-from padseg.datasets import make_digits_voc
+from digits_scenes import make_digits_voc
 from padseg.errors import UnreadableFileError
 
 HERE = osp.dirname(osp.abspath(__file__))

@@ -9,7 +9,8 @@ import torch
 from mmengine.config import Config
 
 from padseg.analysis import load_model
-from padseg.datasets import DIGITS_METAINFO, make_digits_voc
+from digits_scenes import make_digits_voc
+from padseg.datasets import DIGITS_METAINFO
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 RUNTIME = osp.join(REPO, 'configs', '_base_', 'default_runtime.py')

@@ -11,7 +11,7 @@ from mmpretrain.datasets.categories import (FGVCAIRCRAFT_CATEGORIES,
                                             STANFORDCARS_CATEGORIES)
 from mmpretrain.registry import DATASETS
 
-from padseg.datasets import make_digits_classification
+from digits_scenes import make_digits_classification
 
 CARS = 'resnet/resnet50_8xb8-120e_stanford-cars-{}px.py'
 AIRCRAFT = 'resnet/resnet50_8xb8-120e_fgvc-aircraft-{}px.py'

@@ -10,7 +10,7 @@ import sys
 
 from helpers.reliability import PAD_DEEPLAB, pad_deeplab_config
 
-from padseg.datasets import make_digits_voc
+from digits_scenes import make_digits_voc
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 

@@ -6,7 +6,7 @@ import re
 import pytest
 import torch
 
-from padseg.datasets import make_digits_voc
+from digits_scenes import make_digits_voc
 from .utils import (REPO, read_metrics, run_tool, short_schedule,
                     tiny_voc_data, write_config)
 

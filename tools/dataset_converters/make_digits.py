@@ -11,9 +11,8 @@ Examples:
 import argparse
 from typing import List, Optional
 
-from padseg.datasets.digits import (make_digits_cityscapes,
-                                    make_digits_classification,
-                                    make_digits_voc)
+from digits_scenes import (make_digits_cityscapes,
+                           make_digits_classification, make_digits_voc)
 
 MAKERS = dict(
     voc=make_digits_voc,

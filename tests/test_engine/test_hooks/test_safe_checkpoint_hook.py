@@ -15,7 +15,7 @@ from mmengine.optim.scheduler import PolyLR
 from mmengine.config import Config
 from helpers.reliability import PAD_DEEPLAB, pad_deeplab_config, run_killable
 
-from padseg.datasets import make_digits_voc
+from digits_scenes import make_digits_voc
 from padseg.engine import annealed_tau
 
 MAX_ITERS = 8

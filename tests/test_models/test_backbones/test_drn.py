@@ -1,3 +1,6 @@
+import importlib.util
+from pathlib import Path
+
 import pytest
 import torch
 from torch import nn
@@ -447,3 +450,23 @@ def test_registered():
 def test_invalid_arguments(kwargs, name):
     with torch.device('meta'), pytest.raises(ValueError, match=name):
         PADDRN(**kwargs)
+
+
+def test_converter_cli(tmp_path):
+    """tools/model_converters/drn2padseg.py writes what the Pretrained init
+    loads: the reference state dict without the classifier."""
+    spec = importlib.util.spec_from_file_location(
+        'drn2padseg',
+        Path(__file__).parents[3] / 'tools/model_converters/drn2padseg.py')
+    cli = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(cli)
+    state = reference_checkpoint('C', 26)
+    src, dst = tmp_path / 'drn_c_26.pth', tmp_path / 'out' / 'drn.pth'
+    torch.save(state, src)
+    cli.main([str(src), str(dst)])
+    written = torch.load(dst, weights_only=True)
+    assert sorted(written) == sorted(k for k in state if not
+                                     k.startswith('fc.'))
+    result = DRN(arch='C', depth=26).load_state_dict(written)
+    assert not result.missing_keys and not result.unexpected_keys
+    assert not list(tmp_path.glob('out/*.part'))
