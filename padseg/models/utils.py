@@ -3,7 +3,7 @@ stages and pretrained checkpoints."""
 import inspect
 import logging
 import re
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
 from mmengine.logging import print_log
@@ -18,7 +18,8 @@ from padseg.ops import PADConv2d, pad_layers
 __all__ = [
     'register_model', 'PAD_CFG_KEYS', 'check_pad_cfg', 'pad_conv_like',
     'pad_candidates', 'replace_with_pad', 'check_stage_flags', 'check_with_cp',
-    'FrozenStagesMixin', 'PretrainedMixin', 'load_pretrained',
+    'check_stage_indices', 'FrozenStagesMixin', 'PretrainedMixin',
+    'load_pretrained',
     'log_checkpoint_keys'
 ]
 
@@ -104,6 +105,8 @@ def replace_with_pad(parent: nn.Module, name: str,
     :func:`pad_conv_like` that starts with the conv's weight and bias, under
     the same key, so the model starts as the plain one and its checkpoints
     still load."""
+    # nn.Module.set_submodule came with torch 2.5 (and changed for a name
+    # without a dot in 2.6); padseg supports torch >= 2.1, so by hand.
     owner_name, _, attr = name.rpartition('.')
     owner = parent.get_submodule(owner_name)
     conv = getattr(owner, attr)
@@ -150,6 +153,34 @@ def check_with_cp(model: nn.Module, with_cp: bool) -> None:
             f'the previous prior ({", ".join(sorted(chained))}): a '
             're-computed block would not see it; use '
             "pad_cfg aggregation='markov' or with_cp=False")
+
+
+def check_stage_indices(out_indices: Sequence[int], frozen_stages: int,
+                        num_stages: int, increasing: bool = False,
+                        note: str = '') -> Tuple[int, ...]:
+    """``out_indices`` as a tuple, after checking that it names distinct
+    stages ``0..num_stages-1`` (in increasing order if ``increasing``) and
+    that ``frozen_stages`` is in ``-1..num_stages``; ``ValueError`` naming
+    the argument otherwise (``note`` is added to the out_indices message)."""
+    out_indices = tuple(out_indices)
+    valid = (bool(out_indices) and len(set(out_indices)) == len(out_indices)
+             and all(_int_in(i, 0, num_stages - 1) for i in out_indices))
+    if valid and increasing:
+        valid = list(out_indices) == sorted(out_indices)
+    if not valid:
+        order = 'increasing' if increasing else 'distinct'
+        raise ValueError(f'out_indices must be {order} stage indices in '
+                         f'0..{num_stages - 1}{note}, got {out_indices!r}')
+    if not _int_in(frozen_stages, -1, num_stages):
+        raise ValueError(f'frozen_stages must be in -1..{num_stages}, '
+                         f'got {frozen_stages!r}')
+    return out_indices
+
+
+def _int_in(value, low: int, high: int) -> bool:
+    """``value`` is an int (not a bool) in ``low..high``."""
+    return (isinstance(value, int) and not isinstance(value, bool)
+            and low <= value <= high)
 
 
 class FrozenStagesMixin:

@@ -74,7 +74,15 @@ def _library() -> Tuple[str, str]:
 
 def _build() -> ModuleType:
     """Load the library, building it first (under a lock, in a temporary
-    directory, then moved into place) if it is not there yet."""
+    directory, then moved into place) if it is not there yet.
+
+    ``cpp_extension.load`` has a build cache and lock of its own, but its
+    lock is a file that a build killed midway (Ctrl-C, a CI timeout) leaves
+    behind, and every later process then waits on it forever; ``flock`` is
+    released by the kernel when the process dies. It also reruns ninja and
+    rewrites the build files in every new process; a ready library here is
+    one import.
+    """
     import fcntl  # POSIX only: elsewhere the build fails and padseg falls back
     name, path = _library()
     if not os.path.exists(path):

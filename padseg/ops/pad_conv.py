@@ -43,6 +43,7 @@ def _is_int(value) -> bool:
 
 
 def _pair(value: Union[int, Sequence[int]], name: str) -> Pair:
+    # torch's _pair takes anything; this one names a wrong argument
     if _is_int(value):
         return (value, value)
     if (isinstance(value, (tuple, list)) and len(value) == 2

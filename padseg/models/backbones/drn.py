@@ -19,7 +19,8 @@ from mmseg.models.backbones.resnet import Bottleneck
 from mmseg.models.utils import ResLayer
 from torch import Tensor, nn
 
-from ..utils import FrozenStagesMixin, PretrainedMixin, register_model
+from ..utils import (FrozenStagesMixin, PretrainedMixin, check_stage_indices,
+                     register_model)
 from .pad_mixin import PADMixin
 
 __all__ = ['DRN', 'PADDRN', 'convert_reference_drn']
@@ -199,14 +200,8 @@ class DRN(FrozenStagesMixin, PretrainedMixin, BaseModule):
                              f'{sorted(OUTPUT_STRIDE_SETTINGS)}, got '
                              f'{output_stride!r}')
         num_stages = len(STAGE_CHANNELS)
-        out_indices = tuple(out_indices)
-        if (not out_indices or list(out_indices) != sorted(set(out_indices))
-                or not set(out_indices) <= set(range(num_stages))):
-            raise ValueError('out_indices must be increasing stage indices '
-                             f'in [0, {num_stages - 1}], got {out_indices!r}')
-        if frozen_stages not in range(-1, num_stages + 1):
-            raise ValueError(f'frozen_stages must be in [-1, {num_stages}], '
-                             f'got {frozen_stages!r}')
+        out_indices = check_stage_indices(out_indices, frozen_stages,
+                                          num_stages, increasing=True)
         if init_cfg is None:
             init_cfg = [
                 dict(type='Kaiming', layer='Conv2d', mode='fan_out',

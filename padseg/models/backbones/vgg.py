@@ -14,7 +14,8 @@ from mmcv.cnn import ConvModule
 from mmengine.model import BaseModule
 from torch import Tensor, nn
 
-from ..utils import FrozenStagesMixin, PretrainedMixin, register_model
+from ..utils import (FrozenStagesMixin, PretrainedMixin, check_stage_indices,
+                     register_model)
 from .pad_mixin import PADMixin
 
 __all__ = ['FCNVGG', 'PADVGG', 'convert_torchvision_vgg']
@@ -185,16 +186,9 @@ class FCNVGG(FrozenStagesMixin, PretrainedMixin, BaseModule):
         if not 0 <= dropout < 1:
             raise ValueError(f'dropout must be in [0, 1), got {dropout!r}')
         num_stages = 6 if with_fc else 5
-        out_indices = tuple(out_indices)
-        if not out_indices or len(set(out_indices)) != len(out_indices) or any(
-                i not in range(num_stages) for i in out_indices):
-            raise ValueError(
-                f'out_indices must be distinct stage indices in 0..'
-                f'{num_stages - 1} (5 is fc7, which needs with_fc=True), got '
-                f'{out_indices!r}')
-        if frozen_stages not in range(-1, num_stages + 1):
-            raise ValueError(f'frozen_stages must be in -1..{num_stages}, '
-                             f'got {frozen_stages!r}')
+        out_indices = check_stage_indices(
+            out_indices, frozen_stages, num_stages,
+            note=' (5 is fc7, which needs with_fc=True)')
         self.depth = depth
         self.input_padding = input_padding
         self.with_fc = with_fc

@@ -12,7 +12,8 @@ from mmcv.cnn import ConvModule, build_conv_layer, build_norm_layer
 from mmengine.model import BaseModule
 from torch import Tensor, nn
 
-from ..utils import FrozenStagesMixin, PretrainedMixin, register_model
+from ..utils import (FrozenStagesMixin, PretrainedMixin, check_stage_indices,
+                     register_model)
 from .pad_mixin import PADMixin
 
 __all__ = ['SeparableConv', 'XceptionBlock', 'Xception65', 'PADXception',
@@ -233,15 +234,8 @@ class Xception65(FrozenStagesMixin, PretrainedMixin, BaseModule):
         if output_stride not in (8, 16, 32):
             raise ValueError(
                 f'output_stride must be 8, 16 or 32, got {output_stride!r}')
-        out_indices = tuple(out_indices)
-        if (not out_indices or len(set(out_indices)) != len(out_indices)
-                or not all(i in range(num_stages) for i in out_indices)):
-            raise ValueError(
-                f'out_indices must be distinct stage indices in '
-                f'0..{num_stages - 1}, got {out_indices!r}')
-        if frozen_stages not in range(-1, num_stages + 1):
-            raise ValueError(f'frozen_stages must be in -1..{num_stages}, '
-                             f'got {frozen_stages!r}')
+        out_indices = check_stage_indices(out_indices, frozen_stages,
+                                          num_stages)
         self.output_stride = output_stride
         self.out_indices = out_indices
         self.frozen_stages = frozen_stages
