@@ -14,10 +14,9 @@ from mmengine.registry import DATASETS
 from mmengine.runner import Runner
 
 from digits_scenes import make_digits_voc
+from helpers import REPO
 from padseg.errors import UnreadableFileError
 
-HERE = osp.dirname(osp.abspath(__file__))
-REPO = osp.dirname(osp.dirname(HERE))
 PAD_DEEPLAB = osp.join(
     REPO, 'configs', 'digits',
     'deeplabv3plus_pad-r18w16-os8_1xb8-1k_digits-96x96.py')
@@ -76,7 +75,7 @@ def run_killable(args, kill_at: Optional[str] = None,
     env = dict(os.environ, PYTHONPATH=REPO, OMP_NUM_THREADS='1',
                MKL_NUM_THREADS='1', PADSEG_KILL_AT=kill_at or '')
     return subprocess.run(
-        [sys.executable, osp.join(HERE, 'kill_switch.py')] + list(args),
+        [sys.executable, osp.join(REPO, 'tests', 'helpers', 'kill_switch.py')] + list(args),
         cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
 
 

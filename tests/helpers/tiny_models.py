@@ -8,11 +8,11 @@ import pytest
 import torch
 from mmengine.config import Config
 
+from helpers import REPO
 from padseg.analysis import load_model
 from digits_scenes import make_digits_voc
 from padseg.datasets import DIGITS_METAINFO
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 RUNTIME = osp.join(REPO, 'configs', '_base_', 'default_runtime.py')
 PAD_DCN = """,
         dcn=dict(type='PAD', dilations=(1, 2, 4), fallback_on_stride=False),

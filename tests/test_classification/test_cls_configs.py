@@ -4,7 +4,7 @@ import re
 
 import pytest
 import torch
-from cls_helpers import (CONFIGS, TABLE6, TABLE7, TABLE9_BATCH, load,
+from helpers.cls_configs import (CONFIGS, TABLE6, TABLE7, TABLE9_BATCH, load,
                          parse_name)
 from mmpretrain.registry import MODELS
 

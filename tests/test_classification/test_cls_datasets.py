@@ -6,7 +6,7 @@ import os.path as osp
 import numpy as np
 import pytest
 import scipy.io
-from cls_helpers import load, make_imagenet, write_image
+from helpers.cls_configs import load, make_imagenet, write_image
 from mmpretrain.datasets.categories import (FGVCAIRCRAFT_CATEGORIES,
                                             STANFORDCARS_CATEGORIES)
 from mmpretrain.registry import DATASETS

@@ -5,7 +5,7 @@ import uuid
 
 import pytest
 import torch
-from cls_helpers import load
+from helpers.cls_configs import load
 from helpers.checkpoint_log import logged_keys
 from mmengine.logging import MMLogger
 from mmpretrain.registry import MODELS

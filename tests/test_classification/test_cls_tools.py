@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 import pytest
-from cls_helpers import REPO, make_imagenet
+from helpers.cls_configs import REPO, make_imagenet
 
 from padseg.engine import annealed_tau
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from digits_scenes import make_digits_voc
-from .utils import read_metrics, run_tool, short_schedule, tiny_voc_data, \
+from helpers.tools import read_metrics, run_tool, short_schedule, tiny_voc_data, \
     write_config
 
 MIM = osp.join(osp.dirname(mmseg.__file__), '.mim')

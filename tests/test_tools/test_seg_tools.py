@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from digits_scenes import make_digits_voc
-from .utils import (REPO, read_metrics, run_tool, short_schedule,
+from helpers.tools import (REPO, read_metrics, run_tool, short_schedule,
                     tiny_voc_data, write_config)
 
 PAD_DEEPLAB = osp.join(

@@ -18,7 +18,7 @@ from padseg.models.backbones.mobilenet_v2 import (
     is_torchvision_mobilenet_v2)
 from padseg.ops import pad_layers
 
-from .utils import (assert_loaded, assert_output_shapes,
+from helpers.backbones import (assert_loaded, assert_output_shapes,
                     assert_pad_off_is_vanilla, assert_starts_as_vanilla,
                     assert_training_step_reaches_every_parameter, pad_names)
 

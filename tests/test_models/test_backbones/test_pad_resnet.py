@@ -14,7 +14,7 @@ from helpers.checkpoint_log import aggregation_keys, logged_keys
 from padseg.models.backbones.resnet import PADResNet, PADResNetV1c
 from padseg.ops import PADConv2d, pad_layers
 
-from .utils import (assert_loaded, assert_output_shapes,
+from helpers.backbones import (assert_loaded, assert_output_shapes,
                     assert_pad_off_is_vanilla, assert_starts_as_vanilla,
                     assert_training_step_reaches_every_parameter, pad_names)
 

@@ -13,7 +13,7 @@ from torchvision import models as tv_models
 from padseg.models.backbones.vgg import (FCNVGG, PADVGG, conv_names,
                                          convert_torchvision_vgg)
 from padseg.ops import pad_layers
-from .utils import (assert_pad_off_is_vanilla,
+from helpers.backbones import (assert_pad_off_is_vanilla,
                     assert_training_step_reaches_every_parameter, pad_names)
 
 # Small widths keep the CPU tests fast: conv1..conv5 have 4..32 channels.

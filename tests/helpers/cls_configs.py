@@ -12,8 +12,8 @@ from mmengine.registry import init_default_scope
 from PIL import Image
 
 import padseg  # noqa: F401  (registers the backbones in mmpretrain)
+from helpers import REPO
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG_DIR = osp.join(REPO, 'configs', 'classification')
 CONFIGS = sorted(
     osp.relpath(path, CONFIG_DIR)

@@ -9,7 +9,7 @@ import sys
 import textwrap
 from typing import List, Optional
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+from helpers import REPO
 
 
 def run_tool(args: List[str], timeout: int = 600,
