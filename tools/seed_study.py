@@ -4,6 +4,7 @@ layer at the end of training (as ``DilationLoggerHook`` logged it).
 
     python tools/seed_study.py NAME=CONFIG [NAME=CONFIG ...] --seeds 0 1 2
         --work-dir DIR [--cfg-options k=v ...] [--set NAME k=v ...]
+        [--jobs N]
 
 Each run goes through ``tools/train.py`` and ``tools/test.py`` (subprocesses,
 as a user runs them) with ``randomness.seed=<seed>``. ``--set NAME k=v``
@@ -11,23 +12,30 @@ adds options to one entry only (e.g. ``--set uniform
 model.backbone.pad_cfg.prior_init=uniform`` with ``uniform=<PAD config>``).
 The table goes to stdout and ``DIR/results.md``; the numbers per run to
 ``DIR/results.json``. The spread is the sample standard deviation over the
-seeds (and the min-max range beside it).
+seeds (and the min-max range beside it). ``--jobs 2`` runs two at a time,
+each with half of the cores (on small models that finishes sooner than one
+run at a time with all of them), their logs in ``run.log`` of each run.
 """
 import argparse
 import glob
 import json
+import os
 import os.path as osp
 import statistics
 import subprocess
 import sys
+import time
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor, as_completed
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 
-def run(cmd):
-    print('+', ' '.join(cmd), flush=True)
-    subprocess.run(cmd, check=True, cwd=REPO)
+def run(cmd, stdout=None):
+    if stdout is None:
+        print('+', ' '.join(cmd), flush=True)
+    subprocess.run(cmd, check=True, cwd=REPO, stdout=stdout,
+                   stderr=subprocess.STDOUT if stdout else None)
 
 
 def last_metrics(test_dir):
@@ -68,6 +76,9 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('entries', nargs='+', metavar='NAME=CONFIG')
     parser.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
+    parser.add_argument('--jobs', type=int, default=1,
+                        help='runs at a time (each with its share of the '
+                        'cores; logs in <work-dir>/<name>/seed<s>/run.log)')
     parser.add_argument('--work-dir', required=True)
     parser.add_argument('--cfg-options', nargs='+', default=[],
                         help='options for every entry, k=v')
@@ -89,28 +100,73 @@ def parse_args(argv=None):
         extra[item[0]] += item[1:]
     if len(args.seeds) != len(set(args.seeds)):
         parser.error(f'--seeds must differ, got {args.seeds}')
+    if args.jobs < 1:
+        parser.error(f'--jobs must be >= 1, got {args.jobs}')
     return args, entries, extra
 
 
-def main(argv=None):
-    args, entries, extra = parse_args(argv)
+def train_and_test(python, config, work_dir, options, test_options,
+                   log=None):
+    """One run through the real tools: train, then test the last
+    checkpoint. Returns the test metrics. With ``log`` (a path) the tools'
+    output goes there instead of the terminal."""
+    out = open(log, 'w') if log else None
+    try:
+        run([python, 'tools/train.py', config, '--work-dir', work_dir,
+             '--cfg-options'] + options, stdout=out)
+        checkpoints = sorted(glob.glob(osp.join(work_dir, 'iter_*.pth')),
+                             key=lambda p: int(p.rsplit('_', 1)[1][:-4]))
+        run([python, 'tools/test.py', config, checkpoints[-1], '--work-dir',
+             osp.join(work_dir, 'test'), '--cfg-options'] + test_options,
+            stdout=out)
+    finally:
+        if out:
+            out.close()
+    return last_metrics(osp.join(work_dir, 'test'))
+
+
+def run_all(entries, seeds, work_root, common, extra, jobs=1):
+    """Every entry over every seed, ``jobs`` runs at a time (each with its
+    share of the CPU threads, its output in ``<work dir>/run.log``), with a
+    line of progress per finished run. Returns the runs in entry order."""
     python = sys.executable
+    todo = [(name, config, seed) for name, config in entries.items()
+            for seed in seeds]
+    threads = max(1, (os.cpu_count() or 1) // jobs)
+
+    def one(item):
+        name, config, seed = item
+        work_dir = osp.join(work_root, name, f'seed{seed}')
+        os.makedirs(work_dir, exist_ok=True)
+        started = time.time()
+        metrics = train_and_test(
+            python, config, work_dir,
+            common + extra[name] + [f'randomness.seed={seed}'],
+            common + extra[name],
+            log=osp.join(work_dir, 'run.log') if jobs > 1 else None)
+        return dict(name=name, seed=seed, mIoU=metrics['mIoU'],
+                    shares=last_dilation_shares(work_dir),
+                    seconds=round(time.time() - started, 1))
+
+    if jobs > 1:  # the runs share the cores instead of each using them all
+        os.environ['OMP_NUM_THREADS'] = str(threads)
+        os.environ['MKL_NUM_THREADS'] = str(threads)
     runs = []
-    for name, config in entries.items():
-        for seed in args.seeds:
-            work_dir = osp.join(args.work_dir, name, f'seed{seed}')
-            options = args.cfg_options + extra[name] + [
-                f'randomness.seed={seed}']
-            run([python, 'tools/train.py', config, '--work-dir', work_dir,
-                 '--cfg-options'] + options)
-            checkpoints = sorted(glob.glob(osp.join(work_dir, 'iter_*.pth')),
-                                 key=lambda p: int(p.rsplit('_', 1)[1][:-4]))
-            run([python, 'tools/test.py', config, checkpoints[-1],
-                 '--work-dir', osp.join(work_dir, 'test'), '--cfg-options'] +
-                args.cfg_options + extra[name])
-            metrics = last_metrics(osp.join(work_dir, 'test'))
-            runs.append(dict(name=name, seed=seed, mIoU=metrics['mIoU'],
-                             shares=last_dilation_shares(work_dir)))
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        futures = [pool.submit(one, item) for item in todo]
+        for future in as_completed(futures):
+            result = future.result()
+            runs.append(result)
+            print(f'[{len(runs)}/{len(todo)}] {result["name"]} seed '
+                  f'{result["seed"]}: mIoU {result["mIoU"]:.2f} '
+                  f'({result["seconds"]:.0f} s)', flush=True)
+    order = {(name, seed): i for i, (name, _, seed) in enumerate(todo)}
+    return sorted(runs, key=lambda r: order[(r['name'], r['seed'])])
+
+
+def table(entries, runs):
+    """The markdown table of mean +- spread per entry and, for PAD entries,
+    the dilation shares per layer."""
     lines = ['| model | seeds | mIoU mean | spread (std) | min - max |',
              '|---|---|---|---|---|']
     for name in entries:
@@ -136,10 +192,17 @@ def main(argv=None):
                 lines.append(f'| {layer} | ' + ' | '.join(
                     f'{statistics.mean(shares[d]):.2f}'
                     for d in sorted(shares)) + ' |')
-    table = '\n'.join(lines)
-    print('\n' + table)
+    return '\n'.join(lines)
+
+
+def main(argv=None):
+    args, entries, extra = parse_args(argv)
+    runs = run_all(entries, args.seeds, args.work_dir, args.cfg_options,
+                   extra, args.jobs)
+    text = table(entries, runs)
+    print('\n' + text)
     with open(osp.join(args.work_dir, 'results.md'), 'w') as f:
-        f.write(table + '\n')
+        f.write(text + '\n')
     with open(osp.join(args.work_dir, 'results.json'), 'w') as f:
         json.dump(runs, f, indent=1)
 

@@ -46,7 +46,8 @@ from padseg.datasets.digits import DIGITS_METAINFO
 
 __all__ = [
     'PlacedDigit', 'render_digits_scene', 'digits_scenes', 'make_digits_voc',
-    'make_digits_cityscapes', 'make_digits_classification'
+    'make_digits_cityscapes', 'make_digits_classification',
+    'write_voc_layout'
 ]
 
 IGNORE_INDEX = 255
@@ -366,6 +367,15 @@ def make_digits_voc(root: str,
         dict[str, list[str]]: The image ids of each split.
     """
     scenes = _split_scenes(num_train, num_val, image_size, seed, scene_options)
+    return write_voc_layout(root, scenes, DIGITS_METAINFO['palette'])
+
+
+def write_voc_layout(root: str, scenes: Dict[str, Iterator],
+                     palette_colours: List[List[int]]) -> Dict[str, List[str]]:
+    """Write ``{split: scenes}`` (``(image, label, ...)`` tuples) in the
+    Pascal VOC 2012 layout under ``root/VOC2012``, labels as palette PNGs
+    with ``palette_colours`` for the classes and VOC's rim colour for 255.
+    Returns the image ids of each split."""
     base = osp.join(root, 'VOC2012')
     folders = [
         osp.join(base, name) for name in ('JPEGImages', 'SegmentationClass',
@@ -374,12 +384,12 @@ def make_digits_voc(root: str,
     for folder in folders:
         os.makedirs(folder, exist_ok=True)
     palette = np.zeros((256, 3), np.uint8)
-    palette[:len(DIGITS_METAINFO['palette'])] = DIGITS_METAINFO['palette']
+    palette[:len(palette_colours)] = palette_colours
     palette[IGNORE_INDEX] = (224, 224, 192)  # VOC's colour for the rims
     ids = {}
     for split, split_scenes in scenes.items():
         ids[split] = []
-        for i, (image, label, _) in enumerate(split_scenes):
+        for i, (image, label, *_) in enumerate(split_scenes):
             name = f'{split}_{i:06d}'
             Image.fromarray(image).save(
                 osp.join(folders[0], name + '.jpg'), quality=95)

@@ -1,0 +1,30 @@
+"""Generate the multi-scale shapes dataset (no download) in the Pascal VOC
+layout that ``configs/shapes/`` read.
+
+Example:
+    python tools/dataset_converters/make_shapes.py --out data/shapes_voc \
+        --num-train 400 --num-val 100
+"""
+import argparse
+from typing import List, Optional
+
+from shapes_scenes import make_shapes_voc
+
+
+def main(argv: Optional[List[str]] = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--out', required=True, help='output folder')
+    parser.add_argument('--num-train', type=int, default=400)
+    parser.add_argument('--num-val', type=int, default=100)
+    parser.add_argument('--size', type=int, nargs=2, default=(96, 96),
+                        metavar=('H', 'W'))
+    parser.add_argument('--seed', type=int, default=0)
+    args = parser.parse_args(argv)
+    ids = make_shapes_voc(args.out, args.num_train, args.num_val,
+                          tuple(args.size), args.seed)
+    for split, names in ids.items():
+        print(f'{split}: {len(names)} images')
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,106 @@
+"""Shapes: a second multi-scale segmentation set, generated differently from
+the digits (other backgrounds, other objects, another scale range), for
+studies that should not hold on one data set only.
+
+Each scene is a dim background of random blobs and dots (no stripes or
+gradients, unlike the digits) with one to five light solid shapes - disk,
+square or triangle, classes 1..3 (0 is background) - whose sizes are drawn
+log-uniformly from 6 to 90 px, so one class spans a factor of 15 in scale.
+A pixel deep inside a large shape sees the same colour whatever the shape:
+only a receptive field that reaches the shape's outline tells the class.
+
+    python tools/dataset_converters/make_shapes.py --out data/shapes_voc
+
+writes the Pascal VOC layout that ``configs/shapes/`` read with mmseg's
+``BaseSegDataset`` (class names in the config's ``metainfo``). Image ``i`` of
+a split comes from its own random stream ``(seed, split, i)``.
+"""
+from typing import Dict, List, Tuple
+
+import cv2
+import numpy as np
+
+from digits_scenes import write_voc_layout
+
+__all__ = ['SHAPES_METAINFO', 'render_shapes_scene', 'make_shapes_voc']
+
+SHAPES_METAINFO = dict(
+    classes=('background', 'disk', 'square', 'triangle'),
+    palette=[[0, 0, 0], [128, 0, 0], [0, 128, 0], [128, 128, 0]])
+_SPLITS = {'train': 10, 'val': 11}  # random streams apart from the digits'
+
+
+def _background(rng: np.random.Generator, height: int,
+                width: int) -> np.ndarray:
+    """Dim blobs of colour with scattered small dots, float32 in [0, 0.45]."""
+    blobs = rng.uniform(0.0, 1.0, size=(int(rng.integers(3, 9)),) * 2 + (3, ))
+    image = cv2.resize(blobs.astype(np.float32), (width, height),
+                       interpolation=cv2.INTER_LINEAR) * 0.35
+    dots = rng.uniform(size=(height, width)) < 0.01
+    image[dots] += rng.uniform(0.0, 0.1, size=(int(dots.sum()), 3))
+    return image + rng.normal(0.0, 0.02, size=image.shape).astype(np.float32)
+
+
+def _mask(kind: int, size: float, centre: Tuple[float, float],
+          angle: float, height: int, width: int) -> np.ndarray:
+    """The pixels of a shape of ``kind`` (1 disk, 2 square, 3 triangle) with
+    circumradius ``size / 2`` at ``centre``, turned by ``angle``."""
+    rows, cols = np.mgrid[0:height, 0:width].astype(np.float32) + 0.5
+    dy, dx = rows - centre[0], cols - centre[1]
+    radius = size / 2
+    if kind == 1:
+        return dy * dy + dx * dx <= radius * radius
+    turn = np.array([[np.cos(angle), -np.sin(angle)],
+                     [np.sin(angle), np.cos(angle)]], np.float32)
+    u = turn[0, 0] * dx + turn[0, 1] * dy
+    v = turn[1, 0] * dx + turn[1, 1] * dy
+    if kind == 2:
+        half = radius / np.sqrt(2)
+        return (np.abs(u) <= half) & (np.abs(v) <= half)
+    # an equilateral triangle: inside all three edges
+    inside = np.ones_like(u, dtype=bool)
+    for k in range(3):
+        edge = 2 * np.pi * k / 3
+        inside &= (u * np.cos(edge) + v * np.sin(edge)) <= radius / 2
+    return inside
+
+
+def render_shapes_scene(rng: np.random.Generator,
+                        image_size: Tuple[int, int] = (96, 96),
+                        size_range: Tuple[float, float] = (6.0, 90.0),
+                        shapes_per_image: Tuple[int, int] = (1, 5)
+                        ) -> Tuple[np.ndarray, np.ndarray]:
+    """One scene: ``image`` uint8 (H, W, 3) RGB and ``label`` uint8 (H, W),
+    later shapes on top of earlier ones."""
+    height, width = image_size
+    image = _background(rng, height, width)
+    label = np.zeros((height, width), np.uint8)
+    for _ in range(int(rng.integers(shapes_per_image[0],
+                                    shapes_per_image[1] + 1))):
+        kind = int(rng.integers(1, 4))
+        size = float(np.exp(rng.uniform(*np.log(size_range))))
+        centre = (rng.uniform(0, height), rng.uniform(0, width))
+        mask = _mask(kind, size, centre, rng.uniform(0, 2 * np.pi), height,
+                     width)
+        colour = rng.uniform(0.55, 1.0, size=3).astype(np.float32)
+        image[mask] = colour + rng.normal(0.0, 0.03, size=(int(mask.sum()),
+                                                           3))
+        label[mask] = kind
+    return (np.round(np.clip(image, 0, 1) * 255).astype(np.uint8), label)
+
+
+def make_shapes_voc(root: str, num_train: int, num_val: int,
+                    image_size: Tuple[int, int] = (96, 96), seed: int = 0,
+                    **scene_options) -> Dict[str, List[str]]:
+    """Write shape scenes in the Pascal VOC 2012 layout under
+    ``root/VOC2012`` (see :func:`digits_scenes.write_voc_layout`)."""
+    for name, value in (('num_train', num_train), ('num_val', num_val)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ValueError(f'{name} must be a positive int, got {value!r}')
+    scenes = {
+        split: (render_shapes_scene(
+            np.random.default_rng([seed, _SPLITS[split], i]),
+            tuple(image_size), **scene_options) for i in range(num))
+        for split, num in (('train', num_train), ('val', num_val))
+    }
+    return write_voc_layout(root, scenes, SHAPES_METAINFO['palette'])
