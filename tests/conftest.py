@@ -1,16 +1,21 @@
 """Shared test set-up: a fixed seed, padseg registered, and the fixtures of
 helpers/ that tests in several folders use."""
+import os
 import os.path as osp
 import random
 import sys
 
-import numpy as np
-import pytest
-import torch
-from mmengine.registry import DefaultScope
-from mmengine.visualization import Visualizer
+# Triton kernels run on CPU tensors through Triton's interpreter in these
+# tests; it must be chosen before any kernel is defined (at import).
+os.environ.setdefault('TRITON_INTERPRET', '1')
 
-import padseg  # noqa: F401  (registers PAD, hooks, backbones, heads)
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+from mmengine.registry import DefaultScope  # noqa: E402
+from mmengine.visualization import Visualizer  # noqa: E402
+
+import padseg  # noqa: F401,E402  (registers PAD, hooks, backbones, heads)
 
 # The scene generator of the digits data lives with its dataset converter.
 sys.path.insert(

@@ -5,6 +5,8 @@ top to bottom gives every path and the test that selects it; the paths
 themselves are :func:`~padseg.ops.reference.pad_conv2d_reference` (the
 definition) and the CPU paths of :mod:`padseg.ops.fast_paths`.
 """
+import os
+import warnings
 from typing import Optional, Sequence
 
 import torch
@@ -19,7 +21,17 @@ try:  # torch >= 2.3
 except ImportError:
     from torch._dynamo import is_compiling as _is_compiling
 
-__all__ = ['pad_conv2d', 'one_hot_candidates', 'fast_paths_apply']
+__all__ = [
+    'pad_conv2d', 'one_hot_candidates', 'fast_paths_apply', 'triton_wanted',
+    'GPU_KERNELS'
+]
+
+#: Values of a PAD layer's ``gpu_kernel`` (None: ``PADSEG_TRITON`` decides).
+GPU_KERNELS = (None, 'reference', 'triton')
+#: What the Triton kernels take; anything else runs the reference.
+_TRITON_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
+#: Set when the Triton kernels failed here: the reason, warned once.
+_triton_broken = {}
 
 #: Fewer input channels per group than this (depthwise convolutions) make
 #: matrix products too thin to beat PyTorch's own grouped convolutions.
@@ -49,16 +61,64 @@ def _exporting() -> bool:
             or _is_compiling())
 
 
+def _on_gpu(x: Tensor) -> bool:
+    return x.is_cuda
+
+
+def triton_wanted(x: Tensor, weight: Tensor,
+                  gpu_kernel: Optional[str] = None) -> bool:
+    """Whether this call goes to the Triton kernels: a CUDA tensor of a dtype
+    they take, the layer's ``gpu_kernel='triton'`` (or None and
+    ``PADSEG_TRITON=1``), and no earlier failure of the kernels here."""
+    if not _on_gpu(x) or x.dtype not in _TRITON_DTYPES or _triton_broken:
+        return False
+    if gpu_kernel is None:
+        value = os.environ.get('PADSEG_TRITON', '0').strip().lower()
+        if value not in ('0', '1', 'false', 'true', 'no', 'yes', ''):
+            raise ValueError(f'PADSEG_TRITON={value!r}: use 1 (the Triton '
+                             'PAD kernels on CUDA) or 0 (the reference, the '
+                             'default)')
+        return value in ('1', 'true', 'yes')
+    return gpu_kernel == 'triton'
+
+
+def triton_failed(error: BaseException) -> None:
+    """Use the reference from now on, and say why once."""
+    if not _triton_broken:
+        _triton_broken['reason'] = f'{type(error).__name__}: {error}'
+        warnings.warn(
+            'padseg: the Triton PAD kernels failed on this GPU '
+            f'({_triton_broken["reason"][:300]}); PAD layers use the '
+            'reference (one cuDNN convolution per candidate) from now on.')
+
+
+def _triton(x, weight, bias, probs, stride, paddings, dilations, groups,
+            index) -> Optional[Tensor]:
+    """The Triton kernels' result, or None when they cannot run here."""
+    try:
+        from . import triton_pad
+        if index is not None:
+            return triton_pad.pad_conv2d_triton_argmax(
+                x, weight, bias, index, stride, paddings, dilations, groups)
+        return triton_pad.pad_conv2d_triton(x, weight, bias, probs, stride,
+                                            paddings, dilations, groups)
+    except Exception as error:  # no triton, no compiler for this GPU, ...
+        triton_failed(error)
+        return None
+
+
 def pad_conv2d(x: Tensor, weight: Tensor, bias: Optional[Tensor],
                probs: Tensor, stride: Pair, paddings: Sequence[Pair],
                dilations: Sequence[Pair], groups: int,
-               index: Optional[Tensor] = None) -> Tensor:
+               index: Optional[Tensor] = None,
+               gpu_kernel: Optional[str] = None) -> Tensor:
     """PAD convolution: the output and every gradient of
     :func:`pad_conv2d_reference`, at about the cost of one convolution.
 
     ``index`` (optional, ``(N, H_out, W_out)``): the candidate of each pixel
     when the caller knows ``probs`` to be its one-hot (argmax evaluation),
-    which saves checking ``probs``.
+    which saves checking ``probs``. ``gpu_kernel``: the layer's choice of
+    kernel on CUDA (see :func:`triton_wanted`).
 
     * one-hot ``probs`` that need no gradient (argmax evaluation): a plain
       convolution when every pixel picks the same candidate, else each
@@ -66,11 +126,14 @@ def pad_conv2d(x: Tensor, weight: Tensor, bias: Optional[Tensor],
     * anything else (training, soft evaluation): the candidates mixed in the
       im2col columns, one matrix product, gradients by the adjoint
       (:mod:`padseg.ops.fast_paths`);
+    * CUDA with the Triton kernels asked for (:func:`triton_wanted`): the
+      same two designs as Triton kernels (:mod:`padseg.ops.triton_pad`);
+      if they fail to compile or run, one warning and the reference;
     * ONNX export, tracing, compilation, convolutions with few channels per
       group (depthwise), where a matrix product gains nothing over PyTorch's
-      own kernels, and devices other than the CPU (not measured there): the
-      reference, without the candidates that no pixel uses when ``probs`` is
-      one-hot and needs no gradient.
+      own kernels, and other devices: the reference, without the
+      candidates that no pixel uses when ``probs`` is one-hot and needs no
+      gradient.
     """
     if _exporting() or probs.shape[1] == 1:
         return pad_conv2d_reference(x, weight, bias, probs, stride, paddings,
@@ -85,6 +148,11 @@ def pad_conv2d(x: Tensor, weight: Tensor, bias: Optional[Tensor],
         if len(used) == 1:
             return F.conv2d(x, weight, bias, stride, paddings[used[0]],
                             dilations[used[0]], groups)
+    if triton_wanted(x, weight, gpu_kernel):
+        out = _triton(x, weight, bias, probs, stride, paddings, dilations,
+                      groups, index)
+        if out is not None:
+            return out
     if not fast_paths_apply(x, weight):
         if index is not None:
             probs, paddings, dilations = (probs[:, used],

@@ -23,7 +23,7 @@ from mmengine.registry import MODELS
 from torch import Tensor, nn
 
 from .aggregation import PRIOR_INITS, build_aggregation
-from .dispatch import pad_conv2d
+from .dispatch import GPU_KERNELS, pad_conv2d
 from .reference import Pair, pad_conv2d_reference
 
 __all__ = [
@@ -211,6 +211,12 @@ class PADConv2d(nn.Conv2d):
             (PyTorch's default start of the aggregation's 1x1 kernels). See
             :mod:`padseg.ops.aggregation` and docs/pad_layer.md.
             Default: ``'base'``.
+        gpu_kernel (str, optional): What computes the layer on CUDA:
+            ``'reference'`` (one cuDNN convolution per candidate) or
+            ``'triton'`` (padseg's Triton kernels, opt-in until measured
+            faster, see docs/benchmarks.md). None follows the environment
+            variable ``PADSEG_TRITON`` (``1``: Triton; unset or ``0``: the
+            reference). No effect on the CPU. Default: None.
 
     Example:
         >>> import torch
@@ -237,6 +243,7 @@ class PADConv2d(nn.Conv2d):
                  inference: str = 'argmax',
                  act_cfg: dict = dict(type='ELU'),
                  prior_init: str = 'base',
+                 gpu_kernel: Optional[str] = None,
                  device=None,
                  dtype=None) -> None:
         kernel_size = _pair(kernel_size, 'kernel_size')
@@ -282,12 +289,16 @@ class PADConv2d(nn.Conv2d):
         if prior_init not in PRIOR_INITS:
             raise ValueError(f'prior_init must be one of {PRIOR_INITS}, got '
                              f'{prior_init!r}')
+        if gpu_kernel not in GPU_KERNELS:
+            raise ValueError(f'gpu_kernel must be one of {GPU_KERNELS}, got '
+                             f'{gpu_kernel!r}')
         self.dilations = _check_dilations(dilations)
         super().__init__(in_channels, out_channels, kernel_size, stride,
                          padding, dilation, groups, bias, padding_mode,
                          device, dtype)
         self.tau = _check_tau(tau)
         self.hard = hard
+        self.gpu_kernel = gpu_kernel
         self.inference = inference
         base = 1 if 1 in self.dilations else min(self.dilations)
         self.base_index = self.dilations.index(base)
@@ -415,4 +426,5 @@ class PADConv2d(nn.Conv2d):
             self.last_probs = probs.detach()
         return pad_conv2d(x, self.weight, self.bias, probs, self.stride,
                           self.candidate_paddings, self.candidate_dilations,
-                          self.groups, index=index)
+                          self.groups, index=index,
+                          gpu_kernel=self.gpu_kernel)
