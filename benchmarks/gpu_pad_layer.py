@@ -30,6 +30,8 @@ from torch import nn
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from padseg.ops import PADConv2d  # noqa: E402
 
+from pad_layer import randomise_prior  # noqa: E402
+
 DTYPES = {'bf16': torch.bfloat16, 'fp32': torch.float32,
           'fp16': torch.float16}
 
@@ -40,15 +42,6 @@ def no_gpu() -> bool:
     print('no CUDA GPU here: nothing to measure (the CPU figures are '
           'benchmarks/pad_layer.py)')
     return True
-
-
-def randomise_prior(layer: PADConv2d) -> None:
-    with torch.no_grad():
-        for param in layer.aggregation.parameters():
-            if param.dim() > 1:
-                param.normal_(0, param.shape[1]**-0.5)
-            else:
-                param.zero_()
 
 
 def cuda_time(fn) -> float:

@@ -49,6 +49,22 @@ _DTYPES = (torch.float32, torch.float16, torch.bfloat16)
 
 
 @triton.jit
+def _samples(geom_ptr, d, n, c, oh, ow, ki, kj, m_mask, k_mask, C, H, W, sh,
+             sw):
+    """Where candidate ``d`` reads the tile's input samples (offsets into
+    NCHW ``x``) and which of them lie inside the image."""
+    dh = tl.load(geom_ptr + 4 * d)
+    dw = tl.load(geom_ptr + 4 * d + 1)
+    ph = tl.load(geom_ptr + 4 * d + 2)
+    pw = tl.load(geom_ptr + 4 * d + 3)
+    ih = oh[:, None] * sh + ki[None, :] * dh - ph
+    iw = ow[:, None] * sw + kj[None, :] * dw - pw
+    valid = (m_mask[:, None] & k_mask[None, :] & (ih >= 0) & (ih < H) &
+             (iw >= 0) & (iw < W))
+    return (n[:, None] * C + c[None, :]) * (H * W) + ih * W + iw, valid
+
+
+@triton.jit
 def _columns(x_ptr, probs_ptr, sel, geom_ptr, n, p, oh, ow, m_mask, rk,
              k_mask, c0, C, H, W, P, sh, sw, KH: tl.constexpr,
              KW: tl.constexpr, D: tl.constexpr, ARGMAX: tl.constexpr,
@@ -60,18 +76,11 @@ def _columns(x_ptr, probs_ptr, sel, geom_ptr, n, p, oh, ow, m_mask, rk,
     kj = tap % KW
     a = tl.zeros((BLOCK_M, BLOCK_K), dtype=tl.float32)
     for d in tl.static_range(D):
-        dh = tl.load(geom_ptr + 4 * d)
-        dw = tl.load(geom_ptr + 4 * d + 1)
-        ph = tl.load(geom_ptr + 4 * d + 2)
-        pw = tl.load(geom_ptr + 4 * d + 3)
-        ih = oh[:, None] * sh + ki[None, :] * dh - ph
-        iw = ow[:, None] * sw + kj[None, :] * dw - pw
-        valid = (m_mask[:, None] & k_mask[None, :] & (ih >= 0) & (ih < H) &
-                 (iw >= 0) & (iw < W))
+        where, valid = _samples(geom_ptr, d, n, c, oh, ow, ki, kj, m_mask,
+                                k_mask, C, H, W, sh, sw)
         if ARGMAX:
             valid = valid & (sel == d)[:, None]
-        xv = tl.load(x_ptr + (n[:, None] * C + c[None, :]) * (H * W) +
-                     ih * W + iw, mask=valid, other=0.0).to(tl.float32)
+        xv = tl.load(x_ptr + where, mask=valid, other=0.0).to(tl.float32)
         if ARGMAX:
             a += xv
         else:
@@ -171,15 +180,8 @@ def _pad_input_grad(x_ptr, w_ptr, probs_ptr, geom_ptr, gout_ptr, gx_ptr,
         ki = tap // KW
         kj = tap % KW
         for d in tl.static_range(D):
-            dh = tl.load(geom_ptr + 4 * d)
-            dw = tl.load(geom_ptr + 4 * d + 1)
-            ph = tl.load(geom_ptr + 4 * d + 2)
-            pw = tl.load(geom_ptr + 4 * d + 3)
-            ih = oh[:, None] * sh + ki[None, :] * dh - ph
-            iw = ow[:, None] * sw + kj[None, :] * dw - pw
-            valid = (m_mask[:, None] & k_mask[None, :] & (ih >= 0) &
-                     (ih < H) & (iw >= 0) & (iw < W))
-            where = (n[:, None] * C + c[None, :]) * (H * W) + ih * W + iw
+            where, valid = _samples(geom_ptr, d, n, c, oh, ow, ki, kj,
+                                    m_mask, k_mask, C, H, W, sh, sw)
             if NEED_P:
                 xv = tl.load(x_ptr + where, mask=valid, other=0.0).to(
                     tl.float32)

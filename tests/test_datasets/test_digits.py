@@ -5,32 +5,12 @@ import os.path as osp
 
 import numpy as np
 import pytest
-from mmcv.transforms import LoadImageFromFile
 from mmseg.datasets import PascalVOCDataset
-from mmseg.datasets.transforms import LoadAnnotations, PackSegInputs
 from mmseg.registry import DATASETS
 
-from digits_scenes import digits_scenes, make_digits_voc
+from digits_scenes import digits_scenes
+from helpers.digits_data import SIZE, voc_dataset, voc_root  # noqa: F401
 from padseg.datasets import DIGITS_METAINFO, DigitsVOCDataset
-
-SIZE = (64, 64)
-
-
-@pytest.fixture(scope='module')
-def voc_root(tmp_path_factory):
-    root = str(tmp_path_factory.mktemp('voc'))
-    make_digits_voc(root, num_train=4, num_val=2, image_size=SIZE, seed=0)
-    return root
-
-
-def voc_dataset(cls, root, split='train', **kwargs):
-    return cls(
-        data_root=osp.join(root, 'VOC2012'),
-        data_prefix=dict(
-            img_path='JPEGImages', seg_map_path='SegmentationClass'),
-        ann_file=f'ImageSets/Segmentation/{split}.txt',
-        pipeline=[LoadImageFromFile(), LoadAnnotations(), PackSegInputs()],
-        **kwargs)
 
 
 def test_pascal_voc_dataset_reads_digits(voc_root):

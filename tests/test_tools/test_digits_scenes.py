@@ -6,18 +6,16 @@ import os.path as osp
 
 import numpy as np
 import pytest
-from mmcv.transforms import LoadImageFromFile
 from mmseg.datasets import CityscapesDataset
-from mmseg.datasets.transforms import LoadAnnotations, PackSegInputs
 from PIL import Image
 
 from digits_scenes import (digits_scenes, make_digits_cityscapes,
                            make_digits_classification, make_digits_voc,
                            render_digits_scene)
+from helpers.digits_data import SIZE, seg_pipeline, voc_root  # noqa: F401
 from padseg.datasets import DIGITS_METAINFO
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-SIZE = (64, 64)
 MAKERS = dict(
     voc=make_digits_voc,
     cityscapes=make_digits_cityscapes,
@@ -33,27 +31,6 @@ def read_tree(root):
             with open(path, 'rb') as f:
                 files[osp.relpath(path, root)] = f.read()
     return files
-
-
-def seg_pipeline():
-    return [LoadImageFromFile(), LoadAnnotations(), PackSegInputs()]
-
-
-@pytest.fixture(scope='module')
-def voc_root(tmp_path_factory):
-    root = str(tmp_path_factory.mktemp('voc'))
-    make_digits_voc(root, num_train=4, num_val=2, image_size=SIZE, seed=0)
-    return root
-
-
-def voc_dataset(cls, root, split='train', **kwargs):
-    return cls(
-        data_root=osp.join(root, 'VOC2012'),
-        data_prefix=dict(
-            img_path='JPEGImages', seg_map_path='SegmentationClass'),
-        ann_file=f'ImageSets/Segmentation/{split}.txt',
-        pipeline=seg_pipeline(),
-        **kwargs)
 
 
 @pytest.mark.parametrize('layout', sorted(MAKERS))

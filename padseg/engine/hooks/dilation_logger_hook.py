@@ -15,9 +15,9 @@ __all__ = ['DilationLoggerHook']
 
 @HOOKS.register_module()
 class DilationLoggerHook(Hook):
-    """Every ``interval`` training iterations, log per PAD layer the
-    dilations it drew in that iteration (the argmax of each Gumbel-softmax
-    sample, eq. 2):
+    """Every ``interval`` training iterations and at the last one, log per
+    PAD layer the dilations it drew in that iteration (the argmax of each
+    Gumbel-softmax sample, eq. 2):
 
     * ``train/pad/<layer>/mean_dilation``: their mean over the batch's pixels;
     * ``train/pad/<layer>/variance``: their variance over the batch's pixels
@@ -73,7 +73,9 @@ class DilationLoggerHook(Hook):
 
     def before_train_iter(self, runner, batch_idx: int,
                           data_batch=None) -> None:
-        if self.every_n_train_iters(runner, self.interval):
+        # and the last iteration: the shares a run ends with
+        if (self.every_n_train_iters(runner, self.interval)
+                or self.is_last_train_iter(runner)):
             self._recording = ExitStack()
             self._layers = self._recording.enter_context(
                 record_dilations(unwrap_model(runner.model)))

@@ -21,8 +21,8 @@ LAYERS = {'backbone.layer4.0.conv2': (2, 4, 8),
           'backbone.layer4.2.conv2': (4, 8, 16)}
 
 
-def fake_runner(model, iteration):
-    return SimpleNamespace(model=model, iter=iteration,
+def fake_runner(model, iteration, max_iters=100):
+    return SimpleNamespace(model=model, iter=iteration, max_iters=max_iters,
                            message_hub=MessageHub.get_instance('dilation_log'))
 
 
@@ -36,6 +36,12 @@ def test_records_only_due_iterations_and_switches_recording_off():
     assert not any(layer.recording for _, layer in pad_layers(model))
     hook.after_train_iter(runner, 0)
     runner.iter = 4  # iteration 5: due
+    hook.before_train_iter(runner, 0)
+    assert all(layer.recording for _, layer in pad_layers(model))
+    hook.after_train_iter(runner, 0)
+    # the last iteration is recorded whatever the interval: a run's final
+    # shares are always in its log
+    runner.iter, runner.max_iters = 6, 7
     hook.before_train_iter(runner, 0)
     assert all(layer.recording for _, layer in pad_layers(model))
     model(torch.randn(2, 3, 6, 6))
