@@ -1,0 +1,76 @@
+"""The second generated set, shapes (tools/dataset_converters/
+shapes_scenes.py, make_shapes.py): deterministic scenes whose labels are the
+shapes drawn, over a wide range of sizes, read by mmseg's BaseSegDataset
+exactly as configs/shapes/ set it up."""
+import importlib.util
+import os.path as osp
+
+import numpy as np
+import pytest
+from mmengine.config import Config
+from mmengine.registry import init_default_scope
+from mmseg.registry import DATASETS
+
+from helpers import REPO
+from shapes_scenes import (SHAPES_METAINFO, _mask, make_shapes_voc,
+                           render_shapes_scene)
+
+CONFIG = 'configs/shapes/deeplabv3plus_pad-r18w16-os8_1xb8-1k_shapes-96x96.py'
+
+
+def test_same_seed_same_scene_and_labels_are_the_shapes():
+    a = render_shapes_scene(np.random.default_rng(5))
+    b = render_shapes_scene(np.random.default_rng(5))
+    assert all(np.array_equal(x, y) for x, y in zip(a, b))
+    image, label = a
+    assert image.shape == (96, 96, 3) and image.dtype == np.uint8
+    assert set(np.unique(label)) <= {0, 1, 2, 3}
+    # shapes are light, the background dim: labels follow the pixels
+    bright = image.astype(float).mean(-1)
+    assert bright[label > 0].mean() > bright[label == 0].mean() + 60
+
+
+@pytest.mark.parametrize('kind, area', [(1, np.pi / 4), (2, 0.5),
+                                        (3, 3 * np.sqrt(3) / 16)])
+def test_each_kind_has_its_area(kind, area):
+    """Circumradius 20: a disk, a square and an equilateral triangle
+    inscribed in the same circle."""
+    mask = _mask(kind, 40.0, (50.0, 50.0), 0.3, 100, 100)
+    assert mask.sum() == pytest.approx(area * 40.0**2, rel=0.05)
+
+
+def test_sizes_span_more_than_a_decade():
+    rng = np.random.default_rng(0)
+    sizes = []
+    for _ in range(60):
+        _, label = render_shapes_scene(rng, shapes_per_image=(1, 1))
+        sizes.append((label > 0).sum())
+    assert max(sizes) > 50 * max(1, min(sizes))
+
+
+def test_cli_layout_read_by_the_configs_dataset(tmp_path):
+    spec = importlib.util.spec_from_file_location(
+        'make_shapes', osp.join(REPO, 'tools/dataset_converters/'
+                                'make_shapes.py'))
+    cli = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(cli)
+    cli.main(['--out', str(tmp_path), '--num-train', '3', '--num-val', '2',
+              '--size', '48', '64'])
+    cfg = Config.fromfile(osp.join(REPO, CONFIG))
+    dataset_cfg = cfg.val_dataloader.dataset.copy()
+    dataset_cfg.data_root = str(tmp_path / 'VOC2012')
+    init_default_scope('mmseg')  # as mmseg's tools do
+    dataset = DATASETS.build(dataset_cfg)
+    assert len(dataset) == 2
+    assert dataset.metainfo['classes'] == SHAPES_METAINFO['classes']
+    sample = dataset[1]
+    gt = sample['data_samples'].gt_sem_seg.data.numpy()[0]
+    expected = render_shapes_scene(np.random.default_rng([0, 11, 1]),
+                                   (48, 64))[1]
+    np.testing.assert_array_equal(gt, expected)
+    assert cfg.model.decode_head.num_classes == len(SHAPES_METAINFO['classes'])
+
+
+def test_bad_counts_are_named(tmp_path):
+    with pytest.raises(ValueError, match='num_val'):
+        make_shapes_voc(str(tmp_path), 2, 0)
