@@ -33,10 +33,13 @@ CONFIGS = sorted(
     path.relative_to(CONFIG_ROOT).as_posix()
     for path in CONFIG_ROOT.rglob('*.py')
     if not {'_base_', 'classification'} & set(path.parts))
-PAPER_CONFIGS = [c for c in CONFIGS if not c.startswith('digits/')]
+#: The generated data sets (digits, shapes) have no paper number.
+PAPER_CONFIGS = [
+    c for c in CONFIGS if not c.startswith(('digits/', 'shapes/'))
+]
 #: The dataset field of the file name decides the expected classes, so a
 #: config that forgets to set ``num_classes`` fails.
-NUM_CLASSES = {'voc12aug': 21, 'cityscapes': 19, 'digits': 11}
+NUM_CLASSES = {'voc12aug': 21, 'cityscapes': 19, 'digits': 11, 'shapes': 4}
 #: PAD layers of each PAD backbone (file-name token) with its default
 #: placement (paper, Table 8): names and number.
 PAD_PLACES = {
@@ -52,7 +55,7 @@ INPUT_SIZE = 32
 
 
 def dataset_of(config: str) -> str:
-    match = re.search(r'_(voc12aug|cityscapes|digits)-\d+x\d+\.py$', config)
+    match = re.search(r'_(voc12aug|cityscapes|digits|shapes)-\d+x\d+\.py$', config)
     assert match, f'{config}: file name must end in _<dataset>-<H>x<W>.py'
     return match[1]
 
@@ -82,7 +85,7 @@ def pop_checkpoints(cfg) -> list:
 def test_configs_found():
     assert len(PAPER_CONFIGS) == 26
     assert {c.split('/')[0] for c in CONFIGS} == {
-        'ablations', 'deeplabv3plus', 'digits', 'fcn_vgg'
+        'ablations', 'deeplabv3plus', 'digits', 'fcn_vgg', 'shapes'
     }
 
 
