@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # README command 1, the main job: set up (or reuse) .venv, generate the embedded
-# digits dataset, train a regular and a PAD DeepLabV3+ on it, test both with
-# tools/test.py, print their mIoU side by side and write dilation-map images.
-# Extra arguments go to tools/main_job.py (e.g. --work-dir, --max-iters).
+# digits dataset, train and test (tools/train.py, tools/test.py) the regular
+# DeepLabV3+, the same network with the best fixed dilation and the PAD one,
+# each over 3 seeds; print mIoU as mean +- spread with a verdict, the dilation
+# shares, and write dilation-map images.
+# Extra arguments go to tools/main_job.py (e.g. --work-dir, --seeds, --jobs).
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bash "$repo/tools/setup_env.sh"
