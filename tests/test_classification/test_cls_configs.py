@@ -135,7 +135,10 @@ def test_pad_config_is_its_regular_config_plus_pad(config):
     pad_backbone = pad['model']['backbone']
     assert VANILLA[pad_backbone.pop('type')] == regular['model'][
         'backbone'].pop('type')
-    assert set(pad_backbone.pop('pad_cfg')) == {'dilations', 'aggregation'}
+    # the start-up state is written out with its reason (docs/pad_layer.md)
+    pad_cfg = pad_backbone.pop('pad_cfg')
+    assert set(pad_cfg) == {'dilations', 'aggregation', 'prior_init'}
+    assert pad_cfg['prior_init'] == 'base'
     pad_backbone.pop('stage_with_pad')
     pad.pop('custom_hooks')
     for cfg in (pad, regular):

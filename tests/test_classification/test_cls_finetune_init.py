@@ -8,6 +8,7 @@ import torch
 from helpers.cls_configs import load
 from helpers.checkpoint_log import logged_keys
 from mmengine.logging import MMLogger
+from mmengine.registry import DefaultScope
 from mmpretrain.registry import MODELS
 
 from padseg.models.backbones.drn import DRN
@@ -44,11 +45,14 @@ def public_checkpoint(model: str) -> dict:
     backbone = dict(type='ResNet', depth=50, out_indices=(3, ),
                     style='pytorch') if model == 'resnet50' else dict(
                         type='MobileNetV2', widen_factor=1.0)
-    classifier = MODELS.build(
-        dict(type='ImageClassifier', backbone=backbone,
-             neck=dict(type='GlobalAveragePooling'),
-             head=dict(type='LinearClsHead', num_classes=1000,
-                       in_channels=2048 if model == 'resnet50' else 1280)))
+    # mmpretrain's scope, whatever scope an earlier test left current
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        classifier = MODELS.build(
+            dict(type='ImageClassifier', backbone=backbone,
+                 neck=dict(type='GlobalAveragePooling'),
+                 head=dict(type='LinearClsHead', num_classes=1000,
+                           in_channels=2048 if model == 'resnet50' else
+                           1280)))
     return dict(meta=dict(), state_dict=randomised(classifier.state_dict()))
 
 

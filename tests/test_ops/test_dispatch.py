@@ -104,7 +104,7 @@ def test_one_candidate_everywhere_is_the_plain_convolution():
                                expected)
 
 
-def reference(*args, index=None):
+def reference(*args, index=None, gpu_kernel=None):
     """The reference in place of the dispatcher (``index``, which PAD layers
     pass in argmax evaluation, only saves the dispatcher's one-hot check)."""
     return pad_conv2d_reference(*args)

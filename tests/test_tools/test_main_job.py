@@ -8,6 +8,8 @@ import os.path as osp
 import subprocess
 import sys
 
+from mmengine.config import Config
+
 from helpers import REPO
 
 spec = importlib.util.spec_from_file_location(
@@ -61,6 +63,10 @@ def test_the_whole_job_on_a_tiny_schedule(tmp_path):
     assert ('within the spread' in table or 'wins by more' in table
             or 'loses to' in table)
     assert os.listdir(work / 'dilation_maps')
-    # the fixed-dilation model really ran with dilation 2 in layer4
-    log = open(work / 'fixed-d2' / 'seed0' / 'run.log').read()
-    assert 'dilations=(1,1,1,2)' in log or 'dilations=(1, 1, 1, 2)' in log
+    # the fixed-dilation model really ran with dilation 2 in layer4 (the
+    # config tools/train.py dumped into its work directory)
+    dumped = Config.fromfile(
+        work / 'fixed-d2' / 'seed0' /
+        'deeplabv3plus_r18w16-os8_1xb8-1k_digits-96x96.py')
+    assert tuple(dumped.model.backbone.dilations) == (1, 1, 1, 2)
+    assert 'Iter(train)' in open(work / 'PAD' / 'seed1' / 'run.log').read()
