@@ -31,10 +31,10 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 
-def run(cmd, stdout=None):
+def run(cmd, stdout=None, env=None):
     if stdout is None:
         print('+', ' '.join(cmd), flush=True)
-    subprocess.run(cmd, check=True, cwd=REPO, stdout=stdout,
+    subprocess.run(cmd, check=True, cwd=REPO, stdout=stdout, env=env,
                    stderr=subprocess.STDOUT if stdout else None)
 
 
@@ -106,19 +106,19 @@ def parse_args(argv=None):
 
 
 def train_and_test(python, config, work_dir, options, test_options,
-                   log=None):
+                   log=None, env=None):
     """One run through the real tools: train, then test the last
     checkpoint. Returns the test metrics. With ``log`` (a path) the tools'
-    output goes there instead of the terminal."""
+    output goes there instead of the terminal; ``env``: their environment."""
     out = open(log, 'w') if log else None
     try:
         run([python, 'tools/train.py', config, '--work-dir', work_dir,
-             '--cfg-options'] + options, stdout=out)
+             '--cfg-options'] + options, stdout=out, env=env)
         checkpoints = sorted(glob.glob(osp.join(work_dir, 'iter_*.pth')),
                              key=lambda p: int(p.rsplit('_', 1)[1][:-4]))
         run([python, 'tools/test.py', config, checkpoints[-1], '--work-dir',
              osp.join(work_dir, 'test'), '--cfg-options'] + test_options,
-            stdout=out)
+            stdout=out, env=env)
     finally:
         if out:
             out.close()
@@ -132,7 +132,11 @@ def run_all(entries, seeds, work_root, common, extra, jobs=1):
     python = sys.executable
     todo = [(name, config, seed) for name, config in entries.items()
             for seed in seeds]
-    threads = max(1, (os.cpu_count() or 1) // jobs)
+    env = None
+    if jobs > 1:  # the runs share the cores instead of each using them all
+        threads = str(max(1, (os.cpu_count() or 1) // jobs))
+        env = dict(os.environ, OMP_NUM_THREADS=threads,
+                   MKL_NUM_THREADS=threads)
 
     def one(item):
         name, config, seed = item
@@ -143,14 +147,12 @@ def run_all(entries, seeds, work_root, common, extra, jobs=1):
             python, config, work_dir,
             common + extra[name] + [f'randomness.seed={seed}'],
             common + extra[name],
-            log=osp.join(work_dir, 'run.log') if jobs > 1 else None)
+            log=osp.join(work_dir, 'run.log') if jobs > 1 else None,
+            env=env)
         return dict(name=name, seed=seed, mIoU=metrics['mIoU'],
                     shares=last_dilation_shares(work_dir),
                     seconds=round(time.time() - started, 1))
 
-    if jobs > 1:  # the runs share the cores instead of each using them all
-        os.environ['OMP_NUM_THREADS'] = str(threads)
-        os.environ['MKL_NUM_THREADS'] = str(threads)
     runs = []
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         futures = [pool.submit(one, item) for item in todo]

@@ -65,8 +65,7 @@ def _on_gpu(x: Tensor) -> bool:
     return x.is_cuda
 
 
-def triton_wanted(x: Tensor, weight: Tensor,
-                  gpu_kernel: Optional[str] = None) -> bool:
+def triton_wanted(x: Tensor, gpu_kernel: Optional[str] = None) -> bool:
     """Whether this call goes to the Triton kernels: a CUDA tensor of a dtype
     they take, the layer's ``gpu_kernel='triton'`` (or None and
     ``PADSEG_TRITON=1``), and no earlier failure of the kernels here."""
@@ -148,7 +147,7 @@ def pad_conv2d(x: Tensor, weight: Tensor, bias: Optional[Tensor],
         if len(used) == 1:
             return F.conv2d(x, weight, bias, stride, paddings[used[0]],
                             dilations[used[0]], groups)
-    if triton_wanted(x, weight, gpu_kernel):
+    if triton_wanted(x, gpu_kernel):
         out = _triton(x, weight, bias, probs, stride, paddings, dilations,
                       groups, index)
         if out is not None:
