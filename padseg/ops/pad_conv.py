@@ -76,23 +76,23 @@ def _argmax_candidates(scores: Tensor) -> Tensor:
     return scores.max(dim=1)[1]
 
 
-def _one_hot(index: Tensor, scores: Tensor) -> Tensor:
-    """One-hot ``(N, D, H, W)`` like ``scores`` of ``index`` ``(N, H, W)``."""
-    return torch.zeros_like(scores).scatter_(1, index[:, None], 1.0)
-
-
 def _one_hot_argmax(scores: Tensor) -> Tensor:
-    return _one_hot(_argmax_candidates(scores), scores)
+    """One-hot ``(N, D, H, W)`` of the largest score of each pixel."""
+    index = _argmax_candidates(scores)
+    return torch.zeros_like(scores).scatter_(1, index[:, None], 1.0)
 
 
 def dilation_probabilities(logits: Tensor, tau: float, training: bool,
                            hard: bool, inference: str) -> Tensor:
-    """Per-pixel weights of the candidate dilations, ``(N, D, H, W)``, float32."""
+    """Per-pixel weights of the candidate dilations, ``(N, D, H, W)``: float32
+    (float64 for a float64 prior in evaluation, so that a float64 network is
+    float64 throughout)."""
     if training:
         return gumbel_softmax(logits, tau, hard)
+    logits = logits.to(torch.promote_types(logits.dtype, torch.float32))
     if inference == 'argmax':
-        return _one_hot_argmax(logits.float())
-    return torch.softmax(logits.float() / tau, dim=1)
+        return _one_hot_argmax(logits)
+    return torch.softmax(logits / tau, dim=1)
 
 
 class PADChain:
@@ -213,8 +213,10 @@ class PADConv2d(nn.Conv2d):
             Default: ``'base'``.
         gpu_kernel (str, optional): What computes the layer on CUDA:
             ``'reference'`` (one cuDNN convolution per candidate) or
-            ``'triton'`` (padseg's Triton kernels, opt-in until measured
-            faster, see docs/benchmarks.md). None follows the environment
+            ``'triton'`` (padseg's Triton kernels, see docs/benchmarks.md)
+            or ``'dominant'`` (argmax evaluation as the dominant
+            candidate's convolution plus a gather for the other pixels;
+            training as the reference). None follows the environment
             variable ``PADSEG_TRITON`` (``1``: Triton; unset or ``0``: the
             reference). No effect on the CPU. Default: None.
 
@@ -414,13 +416,11 @@ class PADConv2d(nn.Conv2d):
                 f'PADConv2d expects input (N, {self.in_channels}, H, W), '
                 f'got {tuple(x.shape)}')
         prior = self.hidden_prior(x)
+        probs = dilation_probabilities(prior, self.tau, self.training,
+                                       self.hard, self.inference)
         index = None
-        if self.training or self.inference == 'soft':
-            probs = dilation_probabilities(prior, self.tau, self.training,
-                                           self.hard, self.inference)
-        else:  # dilation_probabilities' one-hot, keeping its index
-            index = _argmax_candidates(prior)
-            probs = _one_hot(index, prior.float())
+        if not self.training and self.inference == 'argmax':
+            index = _argmax_candidates(probs)  # the dispatcher skips a check
         if self.recording:
             self.last_prior = prior.detach().float()
             self.last_probs = probs.detach()

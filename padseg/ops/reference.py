@@ -7,10 +7,11 @@ it. :mod:`.dispatch` chooses the path for each call.
 """
 from typing import Optional, Sequence, Tuple
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ['pad_conv2d_reference', 'Pair']
+__all__ = ['pad_conv2d_reference', 'Pair', 'autocast_operands']
 
 #: (height, width) of a stride, padding, dilation or kernel size
 Pair = Tuple[int, int]
@@ -33,3 +34,19 @@ def pad_conv2d_reference(x: Tensor, weight: Tensor, bias: Optional[Tensor],
     if bias is not None:
         out = out + bias.view(1, -1, 1, 1).to(out.dtype)
     return out
+
+
+def autocast_operands(x: Tensor, weight: Tensor, bias: Optional[Tensor]):
+    """``x``, ``weight`` and ``bias`` in the dtype ``F.conv2d`` computes in,
+    as the reference does by itself: autocast's when autocast is on for
+    their device, else the input's. The paths that do their own products
+    (CPU fast paths, Triton kernels) take their operands through this."""
+    device = x.device.type
+    try:  # torch >= 2.4
+        autocast = torch.is_autocast_enabled(device)
+        dtype = torch.get_autocast_dtype(device) if autocast else x.dtype
+    except TypeError:
+        autocast = device == 'cuda' and torch.is_autocast_enabled()
+        dtype = torch.get_autocast_gpu_dtype() if autocast else x.dtype
+    return (x.to(dtype), weight.to(dtype),
+            None if bias is None else bias.to(dtype))

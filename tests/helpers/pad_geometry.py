@@ -20,9 +20,19 @@ GEOMETRIES = [
 ]
 
 
+#: Wider than one 32-channel tile of output channels per group, and a 3x5
+#: kernel with its own padding (the GPU kernels' tiles, non-square taps).
+WIDE_GEOMETRIES = [
+    (8, 40, 3, 1, 1, 1, (1, 2, 4), 6, 5, True),
+    (6, 72, (3, 5), 1, 1, 2, (1, 3), 5, 7, False),
+]
+
+
 def geometry_args(geometry, dtype=torch.float64, batch=1):
     cin, cout, k, stride, base, groups, dilations, h, w, bias = geometry
-    layer = PADConv2d(cin, cout, k, stride=stride, padding=base * (k // 2),
+    kh, kw = (k, k) if isinstance(k, int) else k
+    layer = PADConv2d(cin, cout, k, stride=stride,
+                      padding=(base * (kh // 2), base * (kw // 2)),
                       dilation=base, groups=groups, dilations=dilations,
                       bias=bias)
     x = torch.randn(batch, cin, h, w, dtype=dtype)

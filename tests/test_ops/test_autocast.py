@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from padseg.ops import PADConv2d, gumbel_softmax, link_pad_chain, pad_layers
+from padseg.ops.reference import autocast_operands, pad_conv2d_reference
 
 
 def pad_chain(aggregation, hard, inference):
@@ -47,6 +48,38 @@ def test_bf16_autocast_is_finite(aggregation, hard):
             layer.inference = inference
         with torch.no_grad(), torch.autocast('cpu', dtype=torch.bfloat16):
             assert torch.isfinite(chain(x)).all()
+
+
+@pytest.mark.parametrize('mode', ['train', 'argmax', 'soft'])
+def test_fast_paths_follow_autocast_like_a_convolution(mode, monkeypatch):
+    """16 channels per group (the CPU fast paths): a PAD layer after an
+    autocast convolution gets bfloat16 input with float32 weights, computes
+    in bfloat16 as ``nn.Conv2d`` would, and agrees with the reference."""
+    from padseg.ops import dispatch, pad_conv
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(3, 16, 3, padding=1),
+                        PADConv2d(16, 16, 3, padding=1, inference='soft'
+                                  if mode == 'soft' else 'argmax'))
+    for param in net[1].aggregation.parameters():
+        param.data.normal_(0, 0.5)
+    net.train(mode == 'train')
+    x = torch.randn(2, 3, 9, 8)
+    calls, outs = [], []
+    monkeypatch.setattr(dispatch, 'autocast_operands',
+                        lambda *a: calls.append(1) or autocast_operands(*a))
+    for path in (pad_conv.pad_conv2d, reference_path):
+        monkeypatch.setattr(pad_conv, 'pad_conv2d', path)
+        torch.manual_seed(1)
+        with torch.autocast('cpu', dtype=torch.bfloat16):
+            outs.append(net(x))
+    assert calls, 'the fast paths were not taken'
+    assert outs[0].dtype == torch.bfloat16
+    torch.testing.assert_close(outs[0].float(), outs[1].float(), rtol=2e-2,
+                               atol=2e-2)
+
+
+def reference_path(*args, index=None, gpu_kernel=None):
+    return pad_conv2d_reference(*args)
 
 
 @pytest.mark.parametrize('dtype', [torch.float32, torch.bfloat16,

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from test_fast_paths import GEOMETRIES, geometry_args
 
-from padseg.ops import compiled, fast_paths
+from padseg.ops import compiled, fast_paths, fast_plan
 from padseg.ops.pad_conv import pad_conv2d_reference
 
 
@@ -71,7 +71,7 @@ def test_half_precision_does_not_use_them(spy):
 
 def test_kernels_refuse_a_bad_index_and_bad_tensors(module):
     x, weight, _, probs, rest = geometry_args(GEOMETRIES[0], torch.float32)
-    plan = fast_paths._Plan.of(x, weight, tuple(probs.shape[-2:]), *rest)
+    plan = fast_plan.Plan.of(x, weight, tuple(probs.shape[-2:]), *rest)
     xp, n_rows = plan.pad(x), plan.out_size[0]
     cols = plan.buffer(x, plan.taps * plan.in_channels)[
         :n_rows * plan.out_size[1] * plan.taps * plan.in_channels]
@@ -172,7 +172,7 @@ def test_transposed_copies_are_exact(channels, size, module):
     (cin, cout), (h, w) = channels, size
     geometry = (cin, cout, 3, 1, 1, 1, (1, 2, 4), h, w, True)
     x, weight, bias, probs, rest = geometry_args(geometry, torch.float32, 2)
-    plan = fast_paths._Plan.of(x, weight, tuple(probs.shape[-2:]), *rest)
+    plan = fast_plan.Plan.of(x, weight, tuple(probs.shape[-2:]), *rest)
     (hp, wp), top, left = plan.padded, plan.top, plan.left
     padded = F.pad(x, (left, wp - left - w, top, hp - top - h))
     threads = torch.get_num_threads()

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from helpers.pad_geometry import GEOMETRIES, geometry_args
-from padseg.ops import fast_paths
+from padseg.ops import fast_paths, fast_plan
 from padseg.ops.reference import pad_conv2d_reference
 
 pytestmark = pytest.mark.usefixtures('kernels')
@@ -15,8 +15,8 @@ pytestmark = pytest.mark.usefixtures('kernels')
 def chunking(request, monkeypatch):
     """Whole images in one chunk, or one output row per chunk."""
     if request.param == 'row chunks':
-        monkeypatch.setattr(fast_paths, '_CHUNK_PIXELS', 1)
-        monkeypatch.setattr(fast_paths, '_CHUNK_BYTES', 1)
+        monkeypatch.setattr(fast_plan, '_CHUNK_PIXELS', 1)
+        monkeypatch.setattr(fast_plan, '_CHUNK_BYTES', 1)
         monkeypatch.setattr(fast_paths, '_GATHER_BLOCK_PIXELS', 1)
         monkeypatch.setattr(fast_paths, '_GATHER_BLOCK_BYTES', 1)
     return request.param
@@ -78,16 +78,16 @@ def test_gather_path_matches_reference(geometry, chunking):
 def test_plans_are_kept_per_geometry_dtype_and_chunk_setting(monkeypatch):
     x, weight, _, probs, rest = geometry_args(GEOMETRIES[1])
     out_size = tuple(probs.shape[-2:])
-    plan = fast_paths._Plan.of(x, weight, out_size, *rest)
-    assert fast_paths._Plan.of(x.clone(), weight.clone(), out_size,
+    plan = fast_plan.Plan.of(x, weight, out_size, *rest)
+    assert fast_plan.Plan.of(x.clone(), weight.clone(), out_size,
                                *rest) is plan
-    assert fast_paths._Plan.of(x[:1], weight, out_size, *rest).batch == 1
-    assert fast_paths._Plan.of(x.float(), weight, out_size,
+    assert fast_plan.Plan.of(x[:1], weight, out_size, *rest).batch == 1
+    assert fast_plan.Plan.of(x.float(), weight, out_size,
                                *rest) is not plan
     assert plan.rows_per_chunk == plan.out_size[0]
-    monkeypatch.setattr(fast_paths, '_CHUNK_PIXELS', 1)
-    monkeypatch.setattr(fast_paths, '_CHUNK_BYTES', 1)
-    assert fast_paths._Plan.of(x, weight, out_size, *rest).rows_per_chunk == 1
+    monkeypatch.setattr(fast_plan, '_CHUNK_PIXELS', 1)
+    monkeypatch.setattr(fast_plan, '_CHUNK_BYTES', 1)
+    assert fast_plan.Plan.of(x, weight, out_size, *rest).rows_per_chunk == 1
 
 
 def test_channels_last_tensors_and_weight_untouched():

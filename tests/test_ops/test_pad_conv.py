@@ -83,6 +83,35 @@ def test_hard_training_is_one_hot_forward_with_soft_gradient():
     assert layer.aggregation.u_h.grad.abs().sum() > 0
 
 
+def test_straight_through_gradient_is_exactly_the_soft_samples():
+    """With the Gumbel noise fixed, the hard sample's gradient is the soft
+    sample's: for the sample itself, and for the prior's parameters of a PAD
+    layer under a loss linear in its output (whose gradient with respect to
+    the probabilities then does not depend on them)."""
+    logits = torch.randn(2, 3, 5, 4, requires_grad=True)
+    weights = torch.randn(2, 3, 5, 4)
+    grads = []
+    for hard in (False, True):
+        torch.manual_seed(7)
+        sample = gumbel_softmax(logits, 0.7, hard=hard)
+        grads.append(torch.autograd.grad((sample * weights).sum(), logits)[0])
+    assert set(sample.unique().tolist()) == {0.0, 1.0}
+    torch.testing.assert_close(grads[1], grads[0], rtol=0, atol=0)
+    layer = PADConv2d(16, 8, 3, padding=1).train()
+    randomise_prior(layer)
+    x = torch.randn(2, 16, 7, 6)
+    coef = torch.randn(2, 8, 7, 6)
+    prior_grads = []
+    for hard in (False, True):
+        layer.hard = hard
+        torch.manual_seed(3)
+        loss = (layer(x) * coef).sum()
+        prior_grads.append(torch.autograd.grad(
+            loss, list(layer.aggregation.parameters())))
+    for soft, straight in zip(*prior_grads):
+        torch.testing.assert_close(straight, soft, rtol=1e-5, atol=1e-6)
+
+
 def test_eval_is_deterministic_and_soft_mode_is_the_expectation():
     layer = PADConv2d(4, 4, 3, padding=1, inference='soft', tau=2.0).eval()
     randomise_prior(layer)

@@ -146,3 +146,77 @@ def test_chain_gives_a_batch_what_it_gives_each_image(data, chain, inference):
           'one candidate everywhere')
     # float64: rounding cannot flip an argmax between batch and single runs
     torch.testing.assert_close(batch, single, rtol=1e-10, atol=1e-10)
+
+
+@st.composite
+def fast_path_geometries(draw):
+    """16 to 24 input channels per group (the CPU fast paths take 16 and
+    more), non-square kernels, any padding, stride 1 or 2."""
+    groups = draw(st.sampled_from((1, 2)))
+    kernel = (draw(st.sampled_from((3, 5))), draw(st.sampled_from((3, 5))))
+    dilation = draw(st.integers(1, 2))
+    return dict(
+        in_channels=groups * draw(st.integers(16, 24)),
+        out_channels=groups * draw(st.integers(1, 20)),
+        kernel_size=kernel,
+        stride=draw(st.sampled_from((1, 2))),
+        padding=(draw(st.integers(0, dilation * kernel[0])),
+                 draw(st.integers(0, dilation * kernel[1]))),
+        dilation=dilation,
+        groups=groups,
+        bias=draw(st.booleans()))
+
+
+@settings(max_examples=30, **SETTINGS)
+@given(data=st.data(), geometry=fast_path_geometries(),
+       dilations=st.lists(st.integers(1, 4), min_size=2, max_size=3,
+                          unique=True),
+       dtype=st.sampled_from((torch.float32, torch.bfloat16, torch.float16)))
+def test_fast_paths_match_the_reference_on_random_geometry(
+        data, geometry, dilations, dtype):
+    """The dispatcher's CPU paths (mixed columns with every gradient, and the
+    argmax gather) against the reference computed in float64 from the same
+    rounded values: outputs and the gradients of input, weight, bias and
+    probabilities."""
+    from padseg.ops import dispatch, pad_conv2d
+    from padseg.ops.reference import pad_conv2d_reference
+    layer = PADConv2d(**geometry, dilations=dilations)
+    h = data.draw(st.integers(4, 14))
+    w = data.draw(st.integers(4, 14))
+    x = torch.randn(2, geometry['in_channels'], h, w)
+    out_size = layer.output_size(x)
+    if min(out_size) < 1:
+        return
+    assert dispatch.fast_paths_apply(x, layer.weight)
+    probs = torch.softmax(torch.randn(2, len(dilations), *out_size), 1)
+    rest = (layer.stride, layer.candidate_paddings,
+            layer.candidate_dilations, layer.groups)
+    low = [t.detach().to(dtype) for t in (x, layer.weight)]
+    bias = None if layer.bias is None else layer.bias.detach().to(dtype)
+    leaves = low + [probs] + ([bias] if bias is not None else [])
+    leaves = [t.clone().requires_grad_() for t in leaves]
+    wide = [t.detach().double().requires_grad_() for t in leaves]
+    grad = torch.randn(2, geometry['out_channels'], *out_size)
+    out = pad_conv2d(leaves[0], leaves[1], leaves[3] if bias is not None
+                     else None, leaves[2], *rest)
+    ref = pad_conv2d_reference(wide[0], wide[1], wide[3] if bias is not None
+                               else None, wide[2], *rest)
+    tol = (dict(rtol=1e-4, atol=1e-4) if dtype == torch.float32 else
+           dict(rtol=3e-2, atol=3e-2))
+    scale = ref.abs().max().item() + 1e-6
+    torch.testing.assert_close(out.double() / scale, ref / scale, **tol)
+    got = torch.autograd.grad(out, leaves, grad.to(out.dtype))
+    expected = torch.autograd.grad(ref, wide, grad.double())
+    for name, a, b in zip(('x', 'weight', 'probs', 'bias'), got, expected):
+        scale = b.abs().max().item() + 1e-6
+        torch.testing.assert_close(a.double() / scale, b / scale, **tol,
+                                   msg=name)
+    index = probs.argmax(1)
+    one_hot = torch.zeros_like(probs).scatter_(1, index[:, None], 1.0)
+    with torch.no_grad():
+        argmax = pad_conv2d(low[0], low[1], bias, one_hot, *rest)
+        ref = pad_conv2d_reference(low[0].double(), low[1].double(),
+                                   None if bias is None else bias.double(),
+                                   one_hot.double(), *rest)
+    scale = ref.abs().max().item() + 1e-6
+    torch.testing.assert_close(argmax.double() / scale, ref / scale, **tol)

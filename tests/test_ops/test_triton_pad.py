@@ -2,9 +2,11 @@
 ``pad_conv2d_reference``, run by Triton's interpreter on CPU tensors
 (``TRITON_INTERPRET=1``, set by tests/conftest.py before anything imports
 them): outputs and every gradient on odd geometries (stride 2, groups,
-depthwise, base dilation 2, 5x5, inputs smaller than the largest dilation)
-in float32, float16 and bfloat16; the argmax kernel; whole PAD networks of
-each aggregation through the dispatcher; the opt-in and the fallback."""
+depthwise, base dilation 2, 5x5 and 3x5, inputs smaller than the largest
+dilation, more output channels per group than one tile) in float32, float16
+and bfloat16; the argmax kernel; whole PAD networks of each aggregation
+through the dispatcher; the opt-in, the fallback and the strict mode of the
+tests (a failing kernel raises)."""
 import copy
 import os
 import warnings
@@ -13,9 +15,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from helpers.pad_geometry import GEOMETRIES, geometry_args, make_net
+from helpers.pad_geometry import (GEOMETRIES, WIDE_GEOMETRIES, geometry_args,
+                                  make_net)
 from padseg.ops import PADConv2d, dispatch, pad_conv, pad_conv2d
-from padseg.ops import triton_pad
+from padseg.ops import triton_kernels, triton_pad
 from padseg.ops.reference import pad_conv2d_reference
 
 # float16/bfloat16 tiles: products in float32, inputs and outputs rounded
@@ -29,11 +32,25 @@ def test_the_interpreter_runs_these_tests():
     assert os.environ.get('TRITON_INTERPRET') == '1'
 
 
-def test_block_sizes_are_legal_on_a_gpu():
-    """``tl.dot`` needs at least 16 on each axis; ``tl.arange`` powers of 2."""
-    for block in (triton_pad.BLOCK_M, triton_pad.BLOCK_N,
-                  triton_pad.BLOCK_K):
-        assert block >= 16 and block & (block - 1) == 0
+TRITON_GEOMETRIES = GEOMETRIES + WIDE_GEOMETRIES
+#: A geometry the dispatcher sends to the kernels (16 channels per group)
+ROUTED = (16, 20, 3, 2, 1, 1, (1, 2, 4), 7, 6, True)
+
+
+@pytest.mark.parametrize('kernel', ['forward', 'input', 'prob', 'weight'])
+def test_tiles_are_legal_on_a_gpu_and_fit_hopper(kernel, monkeypatch):
+    """``tl.dot`` needs at least 16 on each axis and ``tl.arange`` powers of
+    2; Hopper's warp-group products want 4 or 8 warps and tiles of 64 rows
+    or more; the GPU list is short (each entry is compiled and timed)."""
+    monkeypatch.setenv('TRITON_INTERPRET', '0')
+    configs = triton_kernels.tile_configs(kernel)
+    assert 1 < len(configs) <= 4
+    for config in configs:
+        blocks = [config.kwargs[k] for k in ('BLOCK_M', 'BLOCK_N', 'BLOCK_K')]
+        assert all(b >= 16 and b & (b - 1) == 0 for b in blocks), config
+        assert min(blocks[:2]) >= 64 and config.num_warps in (4, 8), config
+    monkeypatch.setenv('TRITON_INTERPRET', '1')
+    assert len(triton_kernels.tile_configs(kernel)) == 1
 
 
 def low_precision(dtype, *tensors):
@@ -44,7 +61,7 @@ def low_precision(dtype, *tensors):
 
 
 @pytest.mark.parametrize('dtype', DTYPES)
-@pytest.mark.parametrize('geometry', GEOMETRIES)
+@pytest.mark.parametrize('geometry', TRITON_GEOMETRIES)
 def test_training_kernels_match_reference(geometry, dtype):
     x, weight, bias, probs, rest = geometry_args(geometry, torch.float32, 2)
     (x_, w_, b_), (x32, w32, b32) = low_precision(dtype, x, weight, bias)
@@ -55,6 +72,7 @@ def test_training_kernels_match_reference(geometry, dtype):
     out = triton_pad.pad_conv2d_triton(x_, w_, b_, p_low, *rest)
     ref = pad_conv2d_reference(x32, w32, b32, p_ref, *rest)
     assert out.dtype == dtype and out.shape == ref.shape
+    assert out.is_contiguous(memory_format=torch.channels_last)
     torch.testing.assert_close(out.float(), ref, **TOLERANCES[dtype])
     grad = torch.randn_like(ref)
     got = torch.autograd.grad(out, low + [p_low], grad.to(dtype))
@@ -71,7 +89,7 @@ def test_training_kernels_match_reference(geometry, dtype):
 
 
 @pytest.mark.parametrize('dtype', DTYPES)
-@pytest.mark.parametrize('geometry', GEOMETRIES)
+@pytest.mark.parametrize('geometry', TRITON_GEOMETRIES)
 def test_argmax_kernel_matches_reference(geometry, dtype):
     x, weight, bias, probs, rest = geometry_args(geometry, torch.float32, 2)
     (x_, w_, b_), (x32, w32, b32) = low_precision(dtype, x, weight, bias)
@@ -186,9 +204,10 @@ def test_a_kernel_that_fails_falls_back_with_one_warning(on_gpu, monkeypatch):
     def broken(*args):
         raise RuntimeError('no kernel image is available for this GPU')
 
+    monkeypatch.setenv('PADSEG_KERNEL_FALLBACK', '1')
     monkeypatch.setattr(triton_pad, 'pad_conv2d_triton', broken)
-    layer = PADConv2d(4, 6, 3, padding=1, gpu_kernel='triton').train()
-    x = torch.randn(2, 4, 6, 6)
+    layer = PADConv2d(16, 6, 3, padding=1, gpu_kernel='triton').train()
+    x = torch.randn(2, 16, 6, 6)
     with pytest.warns(UserWarning, match='no kernel image') as record:
         torch.manual_seed(0)
         out = layer(x)
@@ -206,13 +225,93 @@ def test_a_failing_backward_falls_back_to_the_reference(on_gpu,
     def broken(*args):
         raise RuntimeError('out of resources: shared memory')
 
+    monkeypatch.setenv('PADSEG_KERNEL_FALLBACK', '1')
     monkeypatch.setattr(triton_pad, '_backward', broken)
-    x, weight, bias, probs, rest = geometry_args(GEOMETRIES[2],
-                                                 torch.float32, 2)
+    x, weight, bias, probs, rest = geometry_args(ROUTED, torch.float32, 2)
     inputs = [t.requires_grad_() for t in (x, weight, probs)]
-    out = triton_pad.pad_conv2d_triton(x, weight, bias, probs, *rest)
+    out = pad_conv2d(x, weight, bias, probs, *rest, gpu_kernel='triton')
     with pytest.warns(UserWarning, match='shared memory'):
         got = torch.autograd.grad(out.sum(), inputs)
     ref = pad_conv2d_reference(x, weight, bias, probs, *rest)
     for a, b in zip(got, torch.autograd.grad(ref.sum(), inputs)):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize('where', ['forward', 'backward'])
+def test_in_strict_mode_a_failing_kernel_raises(where, on_gpu, monkeypatch):
+    """``PADSEG_KERNEL_FALLBACK=0`` (these tests, the GPU check): the error,
+    not the reference's result."""
+    def broken(*args):
+        raise RuntimeError('kernel broke')
+
+    monkeypatch.setenv('PADSEG_KERNEL_FALLBACK', '0')
+    monkeypatch.setattr(triton_pad, '_forward' if where == 'forward'
+                        else '_backward', broken)
+    x, weight, bias, probs, rest = geometry_args(ROUTED, torch.float32)
+    probs.requires_grad_()
+    with pytest.raises(RuntimeError, match='kernel broke'):
+        pad_conv2d(x, weight, bias, probs, *rest,
+                   gpu_kernel='triton').sum().backward()
+    assert not dispatch._triton_broken
+
+
+def test_a_bad_fallback_setting_is_named(on_gpu, monkeypatch):
+    monkeypatch.setenv('PADSEG_KERNEL_FALLBACK', 'maybe')
+    with pytest.raises(ValueError, match='PADSEG_KERNEL_FALLBACK'):
+        dispatch.triton_failed(RuntimeError('x'))
+
+
+def test_weight_gradient_is_deterministic_over_any_split(monkeypatch):
+    """Split-K partial sums added in a fixed order: the same bits on every
+    run, and the same values whatever the number of slices."""
+    x, weight, bias, probs, rest = geometry_args(WIDE_GEOMETRIES[0],
+                                                 torch.float32, 3)
+    grad = torch.randn(3, 40, 6, 5)
+
+    def weight_grad():
+        w = weight.clone().requires_grad_()
+        out = triton_pad.pad_conv2d_triton(x, w, bias, probs, *rest)
+        return torch.autograd.grad(out, [w], grad)[0]
+
+    first, again = weight_grad(), weight_grad()
+    assert torch.equal(first, again)
+    monkeypatch.setattr(triton_pad._Geometry, 'splits', lambda self, x: 1)
+    torch.testing.assert_close(weight_grad(), first, rtol=1e-5, atol=1e-5)
+    monkeypatch.setattr(triton_pad._Geometry, 'splits', lambda self, x: 7)
+    torch.testing.assert_close(weight_grad(), first, rtol=1e-5, atol=1e-5)
+
+
+def test_argmax_on_the_gpu_path_reads_nothing_back(on_gpu, monkeypatch):
+    """No host synchronisation: the candidate counts that decide the CPU
+    and reference paths are never asked for."""
+    def no_sync(*args, **kwargs):
+        raise AssertionError('bincount: a read-back from the device')
+
+    x, weight, bias, probs, rest = geometry_args(ROUTED, torch.float32, 2)
+    index = probs.argmax(1)
+    one_hot = F.one_hot(index, probs.shape[1]).permute(0, 3, 1, 2).float()
+    expected = pad_conv2d_reference(x, weight, bias, one_hot, *rest)
+    monkeypatch.setattr(dispatch.torch, 'bincount', no_sync)
+    out = pad_conv2d(x, weight, bias, one_hot, *rest, index=index,
+                     gpu_kernel='triton')
+    torch.testing.assert_close(out, expected, rtol=1e-4, atol=1e-5)
+
+
+def test_depthwise_layers_take_the_reference_even_when_triton_is_asked(
+        on_gpu, monkeypatch):
+    """Too few channels per group for a matrix product: the kernels would
+    run almost empty tiles."""
+    monkeypatch.setattr(dispatch, '_triton', lambda *a: pytest.fail(
+        'a depthwise layer reached the Triton kernels'))
+    x, weight, bias, probs, rest = geometry_args(GEOMETRIES[3],
+                                                 torch.float32, 2)
+    torch.testing.assert_close(
+        pad_conv2d(x, weight, bias, probs, *rest, gpu_kernel='triton'),
+        pad_conv2d_reference(x, weight, bias, probs, *rest))
+
+
+def test_pixel_counts_past_32_bits_are_refused_clearly():
+    x = torch.empty(1, 1, 1, 1).expand(2**16, 1, 2**8, 2**8)
+    with pytest.raises(ValueError, match='32 bits'):
+        triton_pad._Geometry(x, torch.empty(1, 1, 3, 3), (2**8, 2**8),
+                             (1, 1), [(1, 1)], [(1, 1)], 1)
