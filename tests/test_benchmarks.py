@@ -1,5 +1,10 @@
-"""The GPU benchmark scripts run on a machine without a GPU: they say so and
-exit cleanly (their figures need a CUDA GPU, docs/benchmarks.md)."""
+"""``benchmarks/gpu_check.py``, the one command a lent GPU machine runs,
+proven here first: its small mode in Triton's interpreter, in a Python that
+sees what the GPU machine's image has (torch, triton, torchvision, numpy and
+the wheels of ``benchmarks/gpu_prepare.sh``; this environment's mmcv,
+mmengine, mmseg and mmpretrain hidden). It passes on the kernels as they
+are and fails on a deliberately wrong kernel result."""
+import json
 import os
 import subprocess
 import sys
@@ -7,14 +12,74 @@ import sys
 import pytest
 
 from helpers import REPO
+from helpers.gpu_image import install_prepared_wheels, run_as_on_gpu_image
+
+CHECK = os.path.join('benchmarks', 'gpu_check.py')
 
 
-@pytest.mark.parametrize('script', ['gpu_pad_layer.py',
-                                    'gpu_pad_resnet101_deeplabv3plus.py'])
-def test_gpu_benchmarks_exit_cleanly_without_a_gpu(script):
-    env = dict(os.environ, CUDA_VISIBLE_DEVICES='')  # no GPU, anywhere
-    done = subprocess.run([sys.executable, f'benchmarks/{script}',
-                           '--repeats', '1'], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=300)
+@pytest.fixture(scope='module')
+def gpu_site(tmp_path_factory):
+    return install_prepared_wheels(str(tmp_path_factory.mktemp('gpu_image')))
+
+
+def test_prepared_wheels_are_few_pure_and_small(gpu_site, tmp_path):
+    wheels = os.path.join(os.path.dirname(gpu_site), 'wheels')
+    names = os.listdir(wheels)
+    assert all(n.endswith('-none-any.whl') for n in names), names
+    assert sum(os.path.getsize(os.path.join(wheels, n))
+               for n in names) < 8 * 2**20
+    assert {n.split('-')[0] for n in names} >= {'mmengine', 'mmcv_lite'}
+
+
+def test_the_hidden_stack_is_really_hidden(gpu_site, tmp_path):
+    probe = tmp_path / 'probe.py'
+    probe.write_text(
+        'import mmengine, mmcv\n'
+        'print(mmengine.__file__, mmcv.__file__)\n'
+        'try:\n    import mmseg\nexcept ModuleNotFoundError:\n'
+        '    print("no mmseg")\n'
+        'try:\n    import mmcv.ops\nexcept ImportError:\n'
+        '    print("no mmcv.ops")\n')
+    done = run_as_on_gpu_image(gpu_site, str(probe), timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
-    assert 'no CUDA GPU here' in done.stdout
+    lines = done.stdout.splitlines()
+    assert all(path.startswith(gpu_site) for path in lines[0].split())
+    assert lines[1:] == ['no mmseg', 'no mmcv.ops']
+
+
+def test_small_check_passes_on_the_gpu_image_stand_in(gpu_site, tmp_path):
+    done = run_as_on_gpu_image(gpu_site, CHECK, str(tmp_path), '--small')
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    report = json.loads((tmp_path / 'gpu_check.json').read_text())
+    assert report['failures'] == [] and report['timed_out'] == []
+    phases = report['phases']
+    assert len(phases['correctness']) == 8  # 2 geometries x 4 precisions
+    assert all(case['status'] == 'pass' for case in phases['correctness'])
+    errors = phases['correctness'][0]['errors']
+    assert set(errors) == {'forward', 'grad_x', 'grad_weight', 'grad_probs',
+                           'grad_bias', 'argmax_triton', 'argmax_dominant'}
+    layer = phases['layer'][0]
+    assert set(layer['train']['ratio']) == {'conv', 'reference', 'triton'}
+    assert set(layer['argmax']['ratio']) == {'conv', 'reference', 'triton',
+                                             'dominant'}
+    names = [case['name'] for case in phases['network']]
+    assert names == ['agreement', 'training step', 'inference step']
+    assert 'c. ResNet' in (tmp_path / 'gpu_check.txt').read_text()
+
+
+def test_a_wrong_kernel_result_fails_the_check(gpu_site, tmp_path):
+    done = run_as_on_gpu_image(gpu_site, CHECK, str(tmp_path), '--small',
+                               '--phases', 'a', '--inject-error')
+    assert done.returncode == 1, done.stdout[-3000:]
+    report = json.loads((tmp_path / 'gpu_check.json').read_text())
+    assert len(report['failures']) == 8
+    assert all('forward off by' in f for f in report['failures'])
+
+
+def test_without_a_gpu_the_full_check_refuses_clearly(tmp_path):
+    env = dict(os.environ, CUDA_VISIBLE_DEVICES='')
+    done = subprocess.run([sys.executable, CHECK, str(tmp_path)], cwd=REPO,
+                          env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 2
+    assert 'no CUDA GPU here' in done.stderr
