@@ -46,24 +46,33 @@ def last_metrics(test_dir):
         return json.load(f)
 
 
-def last_dilation_shares(work_dir):
-    """``{layer: {dilation: share}}`` from the last logged training step."""
+#: What DilationLoggerHook logs per PAD layer besides the shares, printed
+#: beside them ("is my PAD learning?").
+LEARNING = ('entropy', 'prior_grad_norm')
+
+
+def last_pad_scalars(work_dir):
+    """From the last logged training step: ``{layer: {dilation: share}}``
+    and ``{layer: {name: value}}`` for the names of :data:`LEARNING`."""
     files = sorted(glob.glob(osp.join(work_dir, '*', 'vis_data',
                                       'scalars.json')))
-    shares = {}
+    shares, learning = {}, {}
     if not files:
-        return shares
+        return shares, learning
     with open(files[-1]) as f:
         for line in f:
             record = json.loads(line)
             for key, value in record.items():
                 # the logger drops the 'train/' of 'train/pad/<layer>/...'
                 key = key[len('train/'):] if key.startswith('train/') else key
-                if key.startswith('pad/') and '/share_d' in key:
-                    layer, _, dilation = key[len('pad/'):].rpartition(
-                        '/share_d')
-                    shares.setdefault(layer, {})[int(dilation)] = value
-    return shares
+                if not key.startswith('pad/'):
+                    continue
+                layer, _, name = key[len('pad/'):].rpartition('/')
+                if name.startswith('share_d'):
+                    shares.setdefault(layer, {})[int(name[7:])] = value
+                elif name in LEARNING:
+                    learning.setdefault(layer, {})[name] = value
+    return shares, learning
 
 
 def summary(values):
@@ -149,8 +158,9 @@ def run_all(entries, seeds, work_root, common, extra, jobs=1):
             common + extra[name],
             log=osp.join(work_dir, 'run.log') if jobs > 1 else None,
             env=env)
+        shares, learning = last_pad_scalars(work_dir)
         return dict(name=name, seed=seed, mIoU=metrics['mIoU'],
-                    shares=last_dilation_shares(work_dir),
+                    shares=shares, learning=learning,
                     seconds=round(time.time() - started, 1))
 
     runs = []
@@ -183,17 +193,26 @@ def table(entries, runs):
                 for layer, shares in r['shares'].items():
                     for dilation, share in shares.items():
                         per_layer[layer][dilation].append(share)
+                for layer, values in r.get('learning', {}).items():
+                    for key, value in values.items():
+                        per_layer[layer][key].append(value)
         if per_layer:
-            lines += ['', f'{name}: share of training pixels per dilation at '
-                      'the last logged step (mean over seeds)', '',
+            columns = sorted(k for k in next(iter(per_layer.values()))
+                             if isinstance(k, int))
+            columns += [k for k in LEARNING
+                        if k in next(iter(per_layer.values()))]
+            lines += ['', f'{name}: share of training pixels per dilation, '
+                      'entropy (nats) of the dilation law and norm of the '
+                      "prior's gradient at the last logged step (mean over "
+                      'seeds)', '',
                       '| layer | ' + ' | '.join(
-                          f'd={d}' for d in sorted(next(iter(
-                              per_layer.values())))) + ' |',
-                      '|---|' + '---|' * len(next(iter(per_layer.values())))]
-            for layer, shares in per_layer.items():
+                          f'd={c}' if isinstance(c, int) else c
+                          for c in columns) + ' |',
+                      '|---|' + '---|' * len(columns)]
+            for layer, values in per_layer.items():
                 lines.append(f'| {layer} | ' + ' | '.join(
-                    f'{statistics.mean(shares[d]):.2f}'
-                    for d in sorted(shares)) + ' |')
+                    f'{statistics.mean(values[c]):.3g}' if values[c] else '-'
+                    for c in columns) + ' |')
     return '\n'.join(lines)
 
 

@@ -28,8 +28,8 @@ from padseg.ops import (PADConv2d, candidate_values, expected_dilation,
                         record_dilations, selected_dilation)
 
 __all__ = [
-    'record_priors', 'dilation_law', 'dilation_maps', 'candidate_values',
-    'draw_statistics', 'DilationStatistics'
+    'record_priors', 'dilation_law', 'law_entropy', 'dilation_maps',
+    'candidate_values', 'draw_statistics', 'DilationStatistics'
 ]
 
 
@@ -62,6 +62,13 @@ def record_priors(model: nn.Module) -> Iterator[Dict[str, Tensor]]:
 def dilation_law(prior: Tensor) -> Tensor:
     """``pi = softmax(h)`` over the candidates: the law of the draw."""
     return torch.softmax(prior.float(), dim=1)
+
+
+def law_entropy(prior: Tensor) -> Tensor:
+    """Entropy (nats) of each pixel's law ``pi = softmax(h)``, ``(N, H, W)``:
+    ``log D`` when every candidate is equally likely, 0 when one is sure."""
+    log_pi = torch.log_softmax(prior.float(), dim=1)
+    return -(log_pi.exp() * log_pi).sum(dim=1)
 
 
 def dilation_maps(layers: Mapping[str, PADConv2d],

@@ -314,6 +314,7 @@ class PADConv2d(nn.Conv2d):
         self.recording = 0
         self.last_prior: Optional[Tensor] = None
         self.last_probs: Optional[Tensor] = None
+        self.last_prior_grad: Optional[Tensor] = None
         self._warned_unlinked = False
 
     @property
@@ -410,6 +411,10 @@ class PADConv2d(nn.Conv2d):
             self.chain.prior = prior
         return prior
 
+    def _keep_prior_grad(self, grad: Tensor) -> None:
+        if self.recording:
+            self.last_prior_grad = grad.detach().float()
+
     def forward(self, x: Tensor) -> Tensor:
         if x.dim() != 4 or x.shape[1] != self.in_channels:
             raise ValueError(
@@ -424,6 +429,8 @@ class PADConv2d(nn.Conv2d):
         if self.recording:
             self.last_prior = prior.detach().float()
             self.last_probs = probs.detach()
+            if prior.requires_grad:  # dL/dh, once backward reaches it
+                prior.register_hook(self._keep_prior_grad)
         return pad_conv2d(x, self.weight, self.bias, probs, self.stride,
                           self.candidate_paddings, self.candidate_dilations,
                           self.groups, index=index,

@@ -19,7 +19,9 @@ def record_dilations(model: nn.Module) -> Iterator[Dict[str, PADConv2d]]:
     last call used: the hidden prior ``layer.last_prior`` (float32) and the
     dilation probabilities ``layer.last_probs`` (the Gumbel sample in
     training, the one-hot or soft weights in evaluation), both detached,
-    ``(N, D, H_out, W_out)``. The one way to read dilations: the logging
+    ``(N, D, H_out, W_out)``; after a backward pass through a training call,
+    also the prior's gradient ``layer.last_prior_grad`` (float32, same
+    shape). The one way to read dilations: the logging
     hook and :mod:`padseg.analysis` use it.
 
     Yields ``{name: layer}``; on exit recording stops and the kept tensors
@@ -35,6 +37,7 @@ def record_dilations(model: nn.Module) -> Iterator[Dict[str, PADConv2d]]:
             layer.recording -= 1
             if not layer.recording:
                 layer.last_prior = layer.last_probs = None
+                layer.last_prior_grad = None
 
 
 def candidate_values(layer: PADConv2d) -> Tuple[int, ...]:

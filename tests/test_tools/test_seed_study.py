@@ -48,6 +48,16 @@ def test_two_entries_over_two_seeds(tmp_path):
             for layer_shares in per_layer.values():
                 assert abs(sum(layer_shares.values()) - 1) < 1e-6
     assert 'share of training pixels per dilation' in table
+    assert '| entropy | prior_grad_norm |' in table
+    for r in runs:  # "is my PAD learning?" per layer, from the last step
+        assert set(r['learning']) == set(r['shares'])
+        for values in r['learning'].values():
+            assert 0 <= values['entropy'] <= 1.0987 and \
+                values['prior_grad_norm'] > 0
+    # uniform starts at log 3 nats and two iterations barely move it
+    uniform = [v['entropy'] for r in runs if r['name'] == 'uniform'
+               for v in r['learning'].values()]
+    assert min(uniform) > 1.0
     # the option reached its entry only
     cfgs = {name: open(next(
         osp.join(root, f) for root, _, files in os.walk(

@@ -6,7 +6,8 @@ from typing import Dict, Optional
 from mmengine.hooks import Hook
 from mmengine.registry import HOOKS
 
-from padseg.analysis import Sample, draw_statistics, load_samples
+from padseg.analysis import (Sample, draw_statistics, law_entropy,
+                             load_samples)
 from padseg.ops import PADConv2d, pad_layers, record_dilations
 from ..utils import unwrap_model
 
@@ -22,7 +23,15 @@ class DilationLoggerHook(Hook):
     * ``train/pad/<layer>/mean_dilation``: their mean over the batch's pixels;
     * ``train/pad/<layer>/variance``: their variance over the batch's pixels
       (a one-draw estimate of sigma^2(d_ij), see docs/analysis.md);
-    * ``train/pad/<layer>/share_d<d>``: the share of pixels that drew ``d``.
+    * ``train/pad/<layer>/share_d<d>``: the share of pixels that drew ``d``;
+    * ``train/pad/<layer>/entropy``: the mean over the batch's pixels of the
+      entropy (nats) of the law ``softmax(h)`` the draws come from: ``log D``
+      while every candidate is equally likely, towards 0 as the layer
+      becomes sure of a dilation;
+    * ``train/pad/<layer>/prior_grad_norm``: the norm of the loss's gradient
+      with respect to the layer's hidden prior ``h`` over the batch (what
+      trains the aggregation; near 0, the layer has stopped learning its
+      dilations).
 
     The values go to the message hub, so the logger prints them and every
     visualiser backend (TensorBoard, ...) records them. Dilations are the
@@ -89,6 +98,10 @@ class DilationLoggerHook(Hook):
                 if layer.last_probs is None:  # did not run this iteration
                     continue
                 stats = draw_statistics(layer, layer.last_probs)
+                stats['entropy'] = law_entropy(layer.last_prior).mean().item()
+                if layer.last_prior_grad is not None:
+                    stats['prior_grad_norm'] = layer.last_prior_grad.norm(
+                    ).item()
                 for key, value in stats.items():
                     runner.message_hub.update_scalar(
                         f'train/pad/{name}/{key}', value)

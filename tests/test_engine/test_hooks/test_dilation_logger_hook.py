@@ -59,6 +59,40 @@ def test_records_only_due_iterations_and_switches_recording_off():
         assert hub.get_scalar(f'train/pad/{name}/variance').current() >= 0
 
 
+def test_entropy_and_prior_gradient_are_those_of_the_layers():
+    """``entropy``: the mean entropy of ``softmax(h)``; ``prior_grad_norm``:
+    the norm of dL/dh, the gradient autograd gives the prior itself."""
+    model = nn.Sequential(PADConv2d(3, 4, 3, padding=1),
+                          PADConv2d(4, 4, 3, padding=1,
+                                    prior_init='uniform')).train()
+    with torch.no_grad():
+        for param in model[0].aggregation.parameters():
+            param.normal_(0, 1.0)
+    priors = []
+    for layer in model:
+        layer.aggregation.register_forward_hook(
+            lambda module, args, h: h.retain_grad() or priors.append(h))
+    hook = HOOKS.build(dict(type='DilationLoggerHook', interval=1))
+    runner = fake_runner(model, 0)
+    hook.before_train(runner)
+    hook.before_train_iter(runner, 0)
+    out = model(torch.randn(2, 3, 6, 6))
+    (out * torch.randn_like(out)).sum().backward()
+    hook.after_train_iter(runner, 0)
+    hub = runner.message_hub
+    for name, h in zip(('0', '1'), priors):
+        pi = torch.softmax(h.detach(), 1)
+        entropy = -(pi * pi.log()).sum(1).mean().item()
+        assert hub.get_scalar(f'train/pad/{name}/entropy').current() == \
+            pytest.approx(entropy, rel=1e-5)
+        assert hub.get_scalar(f'train/pad/{name}/prior_grad_norm').current() \
+            == pytest.approx(h.grad.norm().item(), rel=1e-5)
+    # the uniform start: every candidate equally likely, log 3 nats
+    assert hub.get_scalar('train/pad/1/entropy').current() == pytest.approx(
+        torch.log(torch.tensor(3.0)).item())
+    assert all(layer.last_prior_grad is None for layer in model)
+
+
 def test_bad_arguments_and_no_pad_layer():
     with pytest.raises(ValueError, match='interval'):
         DilationLoggerHook(interval=0)
@@ -94,6 +128,11 @@ def test_four_training_iterations_log_dilations_and_an_image(
     assert [entry['step'] for entry in logged] == [2, 4]
     assert all(f'pad/{name}/variance' in entry for entry in logged
                for name in LAYERS)
+    for entry in logged:  # "is my PAD learning?"
+        for name in LAYERS:
+            assert 0 <= entry[f'pad/{name}/entropy'] <= torch.log(
+                torch.tensor(3.0)).item() + 1e-6
+            assert 0 < entry[f'pad/{name}/prior_grad_norm'] < float('inf')
     for step in (2, 4):
         assert osp.isfile(osp.join(vis_dir, 'vis_image',
                                    f'pad_dilation_map_{step}.png'))
