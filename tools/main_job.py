@@ -7,10 +7,13 @@ dilation on the embedded digits dataset, by more than the noise?
    ``<work-dir>/<model>/seed<s>/run.log``, one progress line per finished run):
    the regular network, the same network with one fixed dilation in layer4
    (the best single dilation of docs/pad_layer.md's study) and the PAD network;
-3. prints mIoU as mean +- spread over the seeds and the PAD layers' share of
-   training pixels per dilation, and a verdict: whether PAD's mean beats the
-   better of the two others by more than the spread;
-4. writes dilation maps of the first seed's PAD model for a few val images.
+3. prints mIoU as mean +- spread over the seeds, the PAD layers' share of
+   training pixels per dilation with the entropy of their dilation law and
+   the norm of their prior's gradient, and a verdict: whether PAD's mean
+   beats the better of the two others by more than the spread;
+4. writes dilation maps of the first seed's PAD model for a few val images
+   and prints, per PAD layer, the rank correlation of its expected dilation
+   with the size of the digit under each pixel.
 
     python tools/main_job.py [--work-dir work_dirs/main_job] [--seeds 0 1 2]
         [--max-iters 500] [--jobs 2]
@@ -19,6 +22,7 @@ import argparse
 import json
 import os.path as osp
 import statistics
+import subprocess
 import sys
 import time
 
@@ -55,6 +59,21 @@ def verdict(runs, pad='PAD') -> str:
                        'seeds.')
     return head + ('The difference is within the spread over seeds: this '
                    'job does not show that PAD beats a fixed dilation here.')
+
+
+def size_lines(path) -> str:
+    """The PAD model's object-size correlation, one line per layer."""
+    with open(path) as f:
+        results = json.load(f)
+    lines = ['PAD (first seed): does a layer choose larger dilations on larger '
+             'digits? Spearman rho of expected dilation vs sqrt(digit area), '
+             'val images (tools/analysis/size_correlation.py)', '',
+             '| layer | rho | mean E[d] on the smallest / largest third |',
+             '|---|---|---|']
+    for layer, r in results.items():
+        lines.append(f"| {layer} | {r['rho']:.3f} | {r['small_objects']:.2f} "
+                     f"/ {r['large_objects']:.2f} |")
+    return '\n'.join(lines)
 
 
 def main():
@@ -101,14 +120,22 @@ def main():
     runs = run_all(entries, args.seeds, args.work_dir, common, extra,
                    args.jobs)
 
-    print('[3/3] dilation maps of the PAD model (first seed)', flush=True)
+    print('[3/3] dilation maps and object-size correlation of the PAD model '
+          '(first seed)', flush=True)
     maps_dir = osp.join(args.work_dir, 'dilation_maps')
-    first = osp.join(args.work_dir, 'PAD', f'seed{args.seeds[0]}')
-    run([sys.executable, 'tools/analysis/dilation_maps.py', PAD,
-         osp.join(first, f'iter_{args.max_iters}.pth'), '--out-dir',
-         maps_dir, '--num-images', '4', '--cfg-options'] + common[:3])
+    checkpoint = osp.join(args.work_dir, 'PAD', f'seed{args.seeds[0]}',
+                          f'iter_{args.max_iters}.pth')
+    run([sys.executable, 'tools/analysis/dilation_maps.py', PAD, checkpoint,
+         '--out-dir', maps_dir, '--num-images', '4', '--cfg-options'] +
+        common[:3])
+    size_file = osp.join(args.work_dir, 'size_correlation.json')
+    run([sys.executable, 'tools/analysis/size_correlation.py', PAD,
+         checkpoint, '--split', 'val', '--exclude-classes', '0', '--out',
+         size_file, '--cfg-options'] + common[:3],
+        stdout=subprocess.DEVNULL)
 
-    text = table(entries, runs) + '\n\n' + verdict(runs)
+    text = (table(entries, runs) + '\n\n' + size_lines(size_file) + '\n\n' +
+            verdict(runs))
     with open(osp.join(args.work_dir, 'results.md'), 'w') as f:
         f.write(text + '\n')
     with open(osp.join(args.work_dir, 'results.json'), 'w') as f:

@@ -63,6 +63,12 @@ def test_the_whole_job_on_a_tiny_schedule(tmp_path):
     assert ('within the spread' in table or 'wins by more' in table
             or 'loses to' in table)
     assert os.listdir(work / 'dilation_maps')
+    assert '| entropy | prior_grad_norm |' in table
+    assert 'Spearman rho of expected dilation vs sqrt(digit area)' in table
+    sizes = json.load(open(work / 'size_correlation.json'))
+    assert 'backbone.layer4.0.conv1' in sizes
+    assert all(-1 <= r['rho'] <= 1 or r['rho'] != r['rho']  # NaN: constant
+               for r in sizes.values())
     # the fixed-dilation model really ran with dilation 2 in layer4 (the
     # config tools/train.py dumped into its work directory)
     dumped = Config.fromfile(
