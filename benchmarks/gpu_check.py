@@ -97,9 +97,14 @@ def _alarm(signum, frame):
     raise PhaseTimeout()
 
 
-def reraise_if_out_of_time():
+def failed_case(name, error):
+    """The record of a case that raised; the phase's time running out is no
+    failure of the case, so it goes on up."""
     if _OUT_OF_TIME:
         raise PhaseTimeout()
+    return dict(name=name, status='fail',
+                error=f'{type(error).__name__}: {error}',
+                trace=traceback.format_exc()[-3000:])
 
 
 class Report:
@@ -244,10 +249,7 @@ def phase_correctness(report, device, small, inject):
             except PhaseTimeout:
                 raise
             except Exception as error:
-                reraise_if_out_of_time()
-                case = dict(name=name, status='fail',
-                            error=f'{type(error).__name__}: {error}',
-                            trace=traceback.format_exc()[-2000:])
+                case = failed_case(name, error)
                 worst, errors = 'exception', {'exception': float('nan')}
             case['seconds'] = round(time.time() - start, 1)
             report.add('correctness', case)
@@ -380,10 +382,7 @@ def phase_layer_timing(report, device, small):
             except PhaseTimeout:
                 raise
             except Exception as error:
-                reraise_if_out_of_time()
-                case = dict(name=name, status='fail',
-                            error=f'{type(error).__name__}: {error}',
-                            trace=traceback.format_exc()[-2000:])
+                case = failed_case(name, error)
                 report.say(f'| {name}: FAILED {case["error"][:200]} |')
             report.add('layer', case)
     report.say(f'(candidate shares of the argmax cases: '
@@ -502,9 +501,7 @@ def main():
                 timed_out.append(key)
                 report.say(f'phase {key}: out of time after {limit} s')
             else:
-                report.add(key, dict(name='phase', status='fail',
-                                     error=f'{type(error).__name__}: {error}',
-                                     trace=traceback.format_exc()[-3000:]))
+                report.add(key, failed_case('phase', error))
                 report.say(f'phase {key} failed: {error}')
         finally:
             signal.alarm(0)

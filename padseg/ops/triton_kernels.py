@@ -94,11 +94,11 @@ def _columns(x_ptr, probs_ptr, sel, table_ptr, n, pix, oh, ow, m_mask, ki,
                  do_bench=_bench)
 @triton.jit
 def pad_forward(x_ptr, w_ptr, b_ptr, probs_ptr, sel_ptr, table_ptr, out_ptr,
-                 NP, C, H, W, Ho, Wo, Cg, Og, sh, sw, KH, KW, D,
-                 ARGMAX: tl.constexpr,
-                 DOT_F32: tl.constexpr, PRECISION: tl.constexpr,
-                 BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
-                 BLOCK_K: tl.constexpr):
+                NP, C, H, W, Ho, Wo, Cg, Og, sh, sw, KH, KW, D,
+                ARGMAX: tl.constexpr,
+                DOT_F32: tl.constexpr, PRECISION: tl.constexpr,
+                BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
+                BLOCK_K: tl.constexpr):
     pid_m = tl.program_id(0)
     pid_n = tl.program_id(1)
     g = tl.program_id(2)
@@ -141,10 +141,10 @@ def pad_forward(x_ptr, w_ptr, b_ptr, probs_ptr, sel_ptr, table_ptr, out_ptr,
                  do_bench=_bench)
 @triton.jit
 def pad_input_grad(gout_ptr, w_ptr, probs_ptr, table_ptr, gx_ptr,
-                    NPIX, C, H, W, Ho, Wo, Cg, Og, sh, sw, KH, KW, D,
-                    DOT_F32: tl.constexpr, PRECISION: tl.constexpr,
-                    BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
-                    BLOCK_K: tl.constexpr):
+                   NPIX, C, H, W, Ho, Wo, Cg, Og, sh, sw, KH, KW, D,
+                   DOT_F32: tl.constexpr, PRECISION: tl.constexpr,
+                   BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
+                   BLOCK_K: tl.constexpr):
     """``BLOCK_M`` input pixels by ``BLOCK_N`` input channels of one group;
     the reduction runs over candidates, taps and ``BLOCK_K`` output
     channels at a time."""
@@ -200,10 +200,10 @@ def pad_input_grad(gout_ptr, w_ptr, probs_ptr, table_ptr, gx_ptr,
                  do_bench=_bench)
 @triton.jit
 def pad_prob_grad(x_ptr, w_ptr, gout_ptr, table_ptr, gp_ptr,
-                   NP, C, H, W, Ho, Wo, Cg, Og, sh, sw, KH, KW, D,
-                   DP: tl.constexpr, DOT_F32: tl.constexpr,
-                   PRECISION: tl.constexpr, BLOCK_M: tl.constexpr,
-                   BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr):
+                  NP, C, H, W, Ho, Wo, Cg, Og, sh, sw, KH, KW, D,
+                  DP: tl.constexpr, DOT_F32: tl.constexpr,
+                  PRECISION: tl.constexpr, BLOCK_M: tl.constexpr,
+                  BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr):
     """Per group: ``grad_p[g, pixel, d] = sum_K (grad_out W^T) * U_d``."""
     pid_m = tl.program_id(0)
     g = tl.program_id(1)
@@ -252,10 +252,10 @@ def pad_prob_grad(x_ptr, w_ptr, gout_ptr, table_ptr, gp_ptr,
                  do_bench=_bench)
 @triton.jit
 def pad_weight_grad(x_ptr, probs_ptr, table_ptr, gout_ptr, gw_ptr,
-                     NP, C, H, W, Ho, Wo, Cg, Og, sh, sw, SPLITS, CHUNK, KH,
-                     KW, D, DOT_F32: tl.constexpr, PRECISION: tl.constexpr,
-                     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
-                     BLOCK_K: tl.constexpr):
+                    NP, C, H, W, Ho, Wo, Cg, Og, sh, sw, SPLITS, CHUNK, KH,
+                    KW, D, DOT_F32: tl.constexpr, PRECISION: tl.constexpr,
+                    BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
+                    BLOCK_K: tl.constexpr):
     """Slice ``s`` of the pixels: ``partial[s, g, tap, c, o] = sum over its
     pixels of grad_out[., o] * M[., tap, c]``."""
     pid_n = tl.program_id(0)

@@ -11,6 +11,7 @@ from padseg.ops.reference import pad_conv2d_reference
 
 pytestmark = pytest.mark.usefixtures('kernels')
 
+
 @pytest.fixture(params=['one chunk', 'row chunks'])
 def chunking(request, monkeypatch):
     """Whole images in one chunk, or one output row per chunk."""
@@ -73,21 +74,6 @@ def test_gather_path_matches_reference(geometry, chunking):
     out = fast_paths.pad_conv2d_gather(x, weight, bias, index, *rest)
     ref = pad_conv2d_reference(x, weight, bias, one_hot, *rest)
     torch.testing.assert_close(out, ref)
-
-
-def test_plans_are_kept_per_geometry_dtype_and_chunk_setting(monkeypatch):
-    x, weight, _, probs, rest = geometry_args(GEOMETRIES[1])
-    out_size = tuple(probs.shape[-2:])
-    plan = fast_plan.Plan.of(x, weight, out_size, *rest)
-    assert fast_plan.Plan.of(x.clone(), weight.clone(), out_size,
-                               *rest) is plan
-    assert fast_plan.Plan.of(x[:1], weight, out_size, *rest).batch == 1
-    assert fast_plan.Plan.of(x.float(), weight, out_size,
-                               *rest) is not plan
-    assert plan.rows_per_chunk == plan.out_size[0]
-    monkeypatch.setattr(fast_plan, '_CHUNK_PIXELS', 1)
-    monkeypatch.setattr(fast_plan, '_CHUNK_BYTES', 1)
-    assert fast_plan.Plan.of(x, weight, out_size, *rest).rows_per_chunk == 1
 
 
 def test_channels_last_tensors_and_weight_untouched():
