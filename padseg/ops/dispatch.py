@@ -102,19 +102,27 @@ def triton_wanted(x: Tensor, gpu_kernel: Optional[str] = None) -> bool:
     if not _on_gpu(x) or x.dtype not in _TRITON_DTYPES or _triton_broken:
         return False
     if gpu_kernel is None:
-        return _environment_flag(
+        wanted = _environment_flag(
             'PADSEG_TRITON', False, '1: the Triton PAD kernels on CUDA; 0: '
             'the reference, the default')
-    return gpu_kernel == 'triton'
+    else:
+        wanted = gpu_kernel == 'triton'
+    if wanted:
+        _fallback_allowed()  # a misspelt setting is named before any failure
+    return wanted
+
+
+def _fallback_allowed() -> bool:
+    return _environment_flag('PADSEG_KERNEL_FALLBACK', True,
+                             '1: a failing kernel warns once and the '
+                             'reference takes over; 0: it raises')
 
 
 def triton_failed(error: BaseException) -> None:
     """Use the reference from now on, and say why once; or, with
     ``PADSEG_KERNEL_FALLBACK=0`` (the tests, ``benchmarks/gpu_check.py``),
     raise the error: a failing kernel must not pass for a working one."""
-    if not _environment_flag('PADSEG_KERNEL_FALLBACK', True,
-                             '1: a failing kernel warns once and the '
-                             'reference takes over; 0: it raises'):
+    if not _fallback_allowed():
         raise error
     if not _triton_broken:
         _triton_broken['reason'] = f'{type(error).__name__}: {error}'

@@ -239,8 +239,13 @@ def test_in_strict_mode_a_failing_kernel_raises(where, on_gpu, monkeypatch):
     assert not dispatch._triton_broken
 
 
-def test_a_bad_fallback_setting_is_named(on_gpu, monkeypatch):
+def test_a_bad_fallback_setting_is_named_as_soon_as_triton_is_chosen(
+        on_gpu, monkeypatch):
     monkeypatch.setenv('PADSEG_KERNEL_FALLBACK', 'maybe')
+    x = torch.empty(1, 16, 5, 5)
+    with pytest.raises(ValueError, match='PADSEG_KERNEL_FALLBACK'):
+        dispatch.triton_wanted(x, 'triton')
+    assert not dispatch.triton_wanted(x, 'reference')  # not read: no Triton
     with pytest.raises(ValueError, match='PADSEG_KERNEL_FALLBACK'):
         dispatch.triton_failed(RuntimeError('x'))
 
