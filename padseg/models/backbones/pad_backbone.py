@@ -1,0 +1,113 @@
+"""PAD in any backbone, from a config: ``PADBackbone``.
+
+For a backbone padseg has no PAD form of (ResNeSt, HRNet, MobileNetV3, a
+user's own), name the convolutions that become PAD layers::
+
+    model = dict(backbone=dict(
+        type='PADBackbone',
+        backbone=dict(type='ResNeSt', depth=50, ...),   # any registered one
+        pad_layers=['layer4.*.conv2'],                  # fnmatch patterns
+        pad_cfg=dict(dilations=(1, 2, 4))))
+
+``PADBackbone`` is a builder, not a wrapper: it builds the backbone, swaps
+each named ``nn.Conv2d`` for a PAD layer with the same geometry, weight,
+bias and key (:func:`~padseg.models.utils.replace_with_pad`, as
+:class:`PADMixin` does), links the PAD layers into one chain, freezes the
+frozen stages again and returns the backbone itself. Its type, checkpoint
+keys and ``init_cfg`` stay the user's, so the plain network's checkpoints
+load (only the aggregations' weights are missing). ``python
+tools/analysis/pad_candidates.py CONFIG`` lists a backbone's convolutions by
+name.
+"""
+import fnmatch
+from typing import List, Sequence
+
+from mmengine.registry import MODELS
+from torch import nn
+
+from padseg.ops import link_pad_chain
+from ..utils import (check_pad_cfg, check_with_cp, register_model,
+                     replace_with_pad)
+
+__all__ = ['PADBackbone', 'match_pad_layers']
+
+
+def match_pad_layers(model: nn.Module, patterns: Sequence[str]) -> List[str]:
+    """Names of the modules of ``model`` that ``patterns`` (``fnmatch``,
+    ``*`` also crosses dots) select, in the model's order.
+
+    Raises:
+        ValueError: when a pattern matches no module, or matches one that is
+            not a plain ``nn.Conv2d``; naming the pattern and the module.
+    """
+    if (isinstance(patterns, str) or not isinstance(patterns, Sequence)
+            or not patterns or not all(isinstance(p, str) for p in patterns)):
+        raise ValueError('pad_layers must be a non-empty list of module name '
+                         f"patterns such as 'layer4.*.conv2', got {patterns!r}")
+    modules = dict(model.named_modules())
+    chosen = set()
+    for pattern in patterns:
+        matched = [name for name in modules
+                   if name and fnmatch.fnmatchcase(name, pattern)]
+        if not matched:
+            raise ValueError(
+                f'pad_layers: {pattern!r} matches no module of '
+                f'{type(model).__name__}; tools/analysis/pad_candidates.py '
+                'lists its convolutions by name')
+        for name in matched:
+            if type(modules[name]) is not nn.Conv2d:
+                raise ValueError(
+                    f'pad_layers: {pattern!r} matches {name!r}, a '
+                    f'{type(modules[name]).__name__}; PAD replaces plain '
+                    'nn.Conv2d layers only (name the conv inside it)')
+        chosen.update(matched)
+    return [name for name in modules if name in chosen]
+
+
+@register_model
+def PADBackbone(backbone: dict, pad_layers: Sequence[str],
+                pad_cfg: dict = dict(dilations=(1, 2, 4))) -> nn.Module:
+    """Build ``backbone`` with the convolutions ``pad_layers`` names as PAD
+    layers.
+
+    Args:
+        backbone (dict): The config of any backbone registered in the
+            current scope (mmseg's, mmpretrain's, ``'mmpretrain.ConvNeXt'``).
+        pad_layers (Sequence[str]): ``fnmatch`` patterns of module names
+            (as ``named_modules()`` gives them), e.g. ``'layer4.*.conv2'``;
+            every module a pattern matches must be a plain ``nn.Conv2d``
+            with an odd kernel of at least 3.
+        pad_cfg (dict): :class:`~padseg.ops.PADConv2d` settings (dilations,
+            aggregation, tau, prior_init, ...). Default:
+            ``dict(dilations=(1, 2, 4))``.
+
+    Returns:
+        nn.Module: the backbone itself, with PAD layers in place.
+
+    Example:
+        >>> import padseg, torch
+        >>> from mmseg.registry import MODELS
+        >>> from mmengine.registry import init_default_scope
+        >>> init_default_scope('mmseg')
+        >>> net = MODELS.build(dict(
+        ...     type='PADBackbone', backbone=dict(type='ResNetV1c', depth=18),
+        ...     pad_layers=['layer4.*.conv2']))
+        >>> [o.shape[1] for o in net(torch.rand(1, 3, 64, 64))]
+        [64, 128, 256, 512]
+    """
+    if not isinstance(backbone, dict) or 'type' not in backbone:
+        raise ValueError('PADBackbone needs backbone=dict(type=..., ...), got '
+                         f'{backbone!r}')
+    pad_cfg = check_pad_cfg(pad_cfg)
+    model = MODELS.build(backbone)  # in the current scope, as mmseg would
+    for name in match_pad_layers(model, pad_layers):
+        try:
+            replace_with_pad(model, name, pad_cfg)
+        except ValueError as error:
+            raise ValueError(f'pad_layers: {name!r}: {error}') from error
+    check_with_cp(model, getattr(model, 'with_cp', False))
+    link_pad_chain(model)
+    freeze = getattr(model, '_freeze_stages', None)
+    if freeze is not None:  # the new aggregation weights of frozen stages
+        freeze()
+    return model
