@@ -9,7 +9,11 @@ config package (``_base_ = 'padseg::...'``, :mod:`padseg.registry`), the
 checkpoint objects for torch >= 2.6 safe loading (the one documented
 exception: :func:`padseg.engine.allow_mmengine_checkpoints`).
 """
-from . import datasets, engine, models, ops, registry  # noqa: F401
+from .stack import check_stack
+
+check_stack()  # a clear error before mmseg asserts its own mmcv range
+
+from . import datasets, engine, models, ops, registry  # noqa: F401,E402
 from .version import __version__
 
 __all__ = ['__version__', 'ops', 'engine', 'datasets', 'models', 'registry']

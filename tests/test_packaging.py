@@ -3,6 +3,7 @@ ranges of the stack, never exact versions; a built wheel carries the
 configs where MMEngine finds them; a user's config inherits one with
 ``_base_ = 'padseg::<path>'``."""
 import glob
+import json
 import os
 import os.path as osp
 import re
@@ -29,11 +30,26 @@ def test_metadata_declares_ranges_not_pins():
         requirements += extra
     assert not [r for r in requirements if '==' in r or '===' in r]
     declared = {requirement_name(r): r for r in requirements}
-    for name in STACK:
-        assert '>=' in declared[name], declared[name]
-    assert '<2.2.0' in declared['mmcv']  # mmseg 1.2 asserts it
+    assert '>=' in declared['torch'] and '>=' in declared['mmpretrain']
     core = {requirement_name(r) for r in project['dependencies']}
     assert 'mmpretrain' not in core and 'matplotlib' not in core
+
+
+def test_openmmlab_is_not_required_by_name_and_extras_match_the_check():
+    """OpenMMLab's convention: mmcv, mmengine and mmseg are no install
+    requirement (installing padseg must not replace a user's mmcv, nor the
+    OneDL fork's modules); the extras state padseg/stack.py's ranges."""
+    from padseg.stack import STACKS
+    with open(osp.join(REPO, 'pyproject.toml'), 'rb') as f:
+        project = tomllib.load(f)['project']
+    core = {requirement_name(r) for r in project['dependencies']}
+    for line in STACKS.values():
+        for distribution, _, _ in line.values():
+            assert distribution not in core
+    extras = project['optional-dependencies']
+    for name, line in STACKS.items():
+        assert sorted(extras[name]) == sorted(
+            f'{dist}>={low},<{below}' for dist, low, below in line.values())
 
 
 @pytest.fixture(scope='module')
@@ -123,3 +139,28 @@ def test_checkout_resolves_padseg_configs_too(tmp_path):
          osp.join(REPO, 'padseg')], cwd=str(tmp_path), env=env,
         capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
+
+
+def test_a_dry_run_install_plans_padseg_alone(wheel, tmp_path):
+    """pip's plan for the wheel in a user's environment holding the
+    OpenMMLab stack (a fresh one that sees this one's packages, not the
+    checkout) installs padseg and nothing else: no mmcv build, no mmseg over
+    the user's."""
+    import torch
+    env = tmp_path / 'env'
+    subprocess.run([sys.executable, '-m', 'venv', '--without-pip', str(env)],
+                   check=True, timeout=120)
+    (site,) = glob.glob(str(env / 'lib' / 'python*' / 'site-packages'))
+    stack_site = osp.dirname(osp.dirname(torch.__file__))
+    with open(osp.join(site, 'stack.pth'), 'w') as f:
+        f.write(stack_site + '\n')
+    report = tmp_path / 'report.json'
+    done = subprocess.run(
+        [str(env / 'bin' / 'python'), '-m', 'pip', 'install', '--dry-run',
+         '--no-index', '--find-links', osp.dirname(wheel), '--report',
+         str(report), 'padseg'], capture_output=True, text=True,
+        timeout=300, cwd=str(tmp_path))
+    assert done.returncode == 0, done.stderr[-2000:]
+    planned = [item['metadata']['name'] for item in
+               json.loads(report.read_text())['install']]
+    assert planned == ['padseg']
