@@ -208,6 +208,10 @@ def load_local_checkpoint(filename: str, map_location=None):
             ``torch.load`` refuses it.
     """
     filename = check_checkpoint(filename)
+    # again before each load: a loader that allow-lists the same objects
+    # inside torch.serialization.safe_globals (onedl-mmengine's) removes
+    # them from torch's list when it leaves that block
+    allow_mmengine_checkpoints()
     try:
         return torch.load(filename, map_location=map_location)
     except Exception as exc:

@@ -26,7 +26,8 @@ from mmengine.logging.history_buffer import HistoryBuffer
 from mmengine.model import BaseModule
 from mmengine.runner import CheckpointLoader, Runner
 
-from padseg.engine.checkpoint import (checkpoint_problem,
+from padseg.engine.checkpoint import (allow_mmengine_checkpoints,
+                                      checkpoint_problem,
                                       install_checkpoint_guards)
 from padseg.errors import UnreadableFileError
 
@@ -244,12 +245,34 @@ def test_message_hub_state_round_trips_with_weights_only(tmp_path):
                  buffer_methods=dict(HistoryBuffer._statistics_methods))
     path = tmp_path / 'ckpt.pth'
     torch.save(state, path)
+    # import padseg allow-listed them; again, since onedl-mmengine's loader
+    # (an earlier test's) removes them from torch's list after each load
+    allow_mmengine_checkpoints()
     loaded = torch.load(path)  # weights_only=True is torch's default
     buffer = loaded['message_hub']['log_scalars']['train/loss']
     assert isinstance(buffer, HistoryBuffer)
     assert buffer.current() == 0.25
     assert loaded['meta']['seed'] == 3
     assert loaded['buffer_methods']['mean'] is HistoryBuffer.mean
+
+
+def test_a_loader_that_removes_its_allow_list_does_not_break_padsegs(
+        tmp_path):
+    """onedl-mmengine loads inside ``torch.serialization.safe_globals([...,
+    HistoryBuffer, numpy ...])``, whose exit removes those objects from
+    torch's allow-list, padseg's entries included: padseg's loader allows
+    them again before it loads."""
+    from padseg.engine.checkpoint import load_local_checkpoint
+    hub = MessageHub.get_instance('checkpoint_erasure_test')
+    hub.update_scalar('train/loss', np.float64(0.5))
+    path = tmp_path / 'ckpt.pth'
+    torch.save(dict(message_hub=hub.state_dict(),
+                    state_dict={'w': torch.ones(2)}), path)
+    with torch.serialization.safe_globals([HistoryBuffer, np.ndarray]):
+        pass  # what onedl-mmengine's loader leaves behind
+    loaded = load_local_checkpoint(str(path))
+    assert isinstance(loaded['message_hub']['log_scalars']['train/loss'],
+                      HistoryBuffer)
 
 
 class _Getattr:

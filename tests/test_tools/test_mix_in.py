@@ -9,6 +9,7 @@ import torch
 from digits_scenes import make_digits_voc
 from helpers.tools import read_metrics, run_tool, short_schedule, tiny_voc_data, \
     write_config
+from padseg.engine.checkpoint import load_local_checkpoint
 
 MIM = osp.join(osp.dirname(mmseg.__file__), '.mim')
 STOCK_CONFIG = osp.join(
@@ -55,7 +56,7 @@ def test_stock_config_with_padseg_lines(tmp_path, voc_root, tools, way):
     cfg = write_config(str(tmp_path / 'cfg.py'), tiny, TEST_ONLY)
     work = str(tmp_path / 'work')
     run_tool([osp.join(tools, 'train.py'), cfg, '--work-dir', work])
-    state = torch.load(osp.join(work, 'iter_2.pth'))['state_dict']
+    state = load_local_checkpoint(osp.join(work, 'iter_2.pth'))['state_dict']
     pad_keys = [k for k in state if k.endswith('.aggregation.u_h')]
     # PAD in layer4's three 3x3 convs (a: the stride-1 ones at OS8: all three)
     assert sorted(pad_keys) == [

@@ -9,6 +9,7 @@ import torch
 from digits_scenes import make_digits_voc
 from helpers.tools import (REPO, read_metrics, run_tool, short_schedule,
                     tiny_voc_data, write_config)
+from padseg.engine.checkpoint import load_local_checkpoint
 
 PAD_DEEPLAB = osp.join(
     REPO, 'configs/digits/deeplabv3plus_pad-r18w16-os8_1xb8-1k_digits-96x96.py')
@@ -32,7 +33,9 @@ def voc_root(tmp_path_factory):
 
 
 def checkpoint_state(path):
-    return torch.load(path, map_location='cpu')
+    # padseg's loader: it allows MMEngine's objects again before loading
+    # (onedl-mmengine's loader removes them from torch's list after use)
+    return load_local_checkpoint(path, map_location='cpu')
 
 
 @pytest.mark.parametrize('name,base,extra', [

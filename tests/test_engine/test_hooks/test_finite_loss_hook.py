@@ -15,6 +15,7 @@ from mmengine.model import BaseModel
 from mmengine.runner import Runner
 from torch import nn
 
+from padseg.engine.checkpoint import load_local_checkpoint
 from padseg.engine.hooks import FiniteLossHook, SafeCheckpointHook
 from padseg.errors import NonFiniteError
 
@@ -223,8 +224,8 @@ def test_epoch_based_runs_save_and_resume_the_same_way(tmp_path):
                         train_cfg=dict(epochs, max_epochs=3))
     runner.train()
     assert runner.epoch == 3
-    assert torch.load(osp.join(str(tmp_path), 'epoch_3.pth'))['meta'][
-        'epoch'] == 3
+    assert load_local_checkpoint(osp.join(str(tmp_path), 'epoch_3.pth'))[
+        'meta']['epoch'] == 3
     assert not osp.exists(latest)
 
 

@@ -17,6 +17,7 @@ from helpers.reliability import PAD_DEEPLAB, pad_deeplab_config, run_killable
 
 from digits_scenes import make_digits_voc
 from padseg.engine import annealed_tau
+from padseg.engine.checkpoint import load_local_checkpoint
 
 MAX_ITERS = 8
 KILLED = -9  # returncode of a process ended by SIGKILL
@@ -36,7 +37,7 @@ def pointer(work):
 
 
 def saved_iter(path):
-    return torch.load(path, map_location='cpu')['meta']['iter']
+    return load_local_checkpoint(path, map_location='cpu')['meta']['iter']
 
 
 def checkpoints(work):
