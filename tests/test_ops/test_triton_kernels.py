@@ -13,7 +13,7 @@ def test_tiles_are_legal_on_a_gpu_and_fit_hopper(kernel, monkeypatch):
     or more; the GPU list is short (each entry is compiled and timed)."""
     monkeypatch.setenv('TRITON_INTERPRET', '0')
     configs = triton_kernels.tile_configs(kernel)
-    assert 1 < len(configs) <= 4
+    assert len(configs) in (2, 3, 4)
     for config in configs:
         blocks = [config.kwargs[k] for k in ('BLOCK_M', 'BLOCK_N', 'BLOCK_K')]
         assert all(b >= 16 and b & (b - 1) == 0 for b in blocks), config
