@@ -4,7 +4,6 @@ import os.path as osp
 
 import mmseg
 import pytest
-import torch
 
 from digits_scenes import make_digits_voc
 from helpers.tools import read_metrics, run_tool, short_schedule, tiny_voc_data, \

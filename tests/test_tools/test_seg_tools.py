@@ -4,7 +4,6 @@ import os.path as osp
 import re
 
 import pytest
-import torch
 
 from digits_scenes import make_digits_voc
 from helpers.tools import (REPO, read_metrics, run_tool, short_schedule,
