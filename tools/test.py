@@ -17,7 +17,7 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 import padseg  # noqa: E402,F401  (registers PAD models, hooks)
 from padseg.apis import (adapt_to_device, build_runner,  # noqa: E402
-                         load_config, set_local_rank)
+                         close_distributed, load_config, set_local_rank)
 from padseg.registry import task_scope  # noqa: E402
 
 
@@ -99,6 +99,7 @@ def main():
                 dict(type='DumpResults', out_file_path=args.out)
             ]
     build_runner(cfg).test()
+    close_distributed()
 
 
 if __name__ == '__main__':

@@ -17,7 +17,7 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 import padseg  # noqa: E402,F401  (registers PAD models, hooks)
 from padseg.apis import (adapt_to_device, build_runner,  # noqa: E402
-                         load_config, set_local_rank)
+                         close_distributed, load_config, set_local_rank)
 
 
 def parse_args():
@@ -53,6 +53,7 @@ def main():
     cfg = adapt_to_device(cfg, amp=args.amp)
     cfg.resume = args.resume
     build_runner(cfg).train()
+    close_distributed()
 
 
 if __name__ == '__main__':

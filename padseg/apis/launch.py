@@ -14,7 +14,10 @@ from mmengine.logging import print_log
 from padseg.engine.checkpoint import install_checkpoint_guards
 from padseg.registry import task_scope
 
-__all__ = ['load_config', 'adapt_to_device', 'build_runner', 'set_local_rank']
+__all__ = [
+    'load_config', 'adapt_to_device', 'build_runner', 'set_local_rank',
+    'close_distributed'
+]
 
 
 def load_config(path: str, cfg_options: Optional[dict],
@@ -111,3 +114,16 @@ def build_runner(cfg: Config):
 def set_local_rank(local_rank: int) -> None:
     if 'LOCAL_RANK' not in os.environ:
         os.environ['LOCAL_RANK'] = str(local_rank)
+
+
+def close_distributed() -> bool:
+    """End a distributed run cleanly: wait for every rank, then destroy the
+    process group, so that no rank tears gloo's threads down while a peer
+    still talks to it (a rank that exits first can otherwise abort the
+    other at interpreter exit). Returns whether there was a group to close;
+    a no-op for single-process runs."""
+    if not (dist.is_available() and dist.is_initialized()):
+        return False
+    dist.barrier()
+    dist.destroy_process_group()
+    return True
