@@ -45,9 +45,10 @@ class _NamingLoadAnnotations(LoadAnnotations):
     the file (the stock one says ``'NoneType' object has no attribute
     'squeeze'`` or ``cannot identify image file <BytesIO>``)."""
 
-    def _load_seg_map(self, results: dict) -> None:
+    def transform(self, results: dict) -> Optional[dict]:
+        # mmseg's LoadAnnotations reads only the label map
         try:
-            super()._load_seg_map(results)
+            return super().transform(results)
         except AssertionError:  # reduce_zero_label mismatch: not the file
             raise
         except Exception as exc:

@@ -22,7 +22,7 @@ PyTorch's safe loading.
   stock mmseg tools need) allow-lists exactly these — nothing else.
   ``getattr`` itself is *not* allowed: the name resolves to
   :func:`history_buffer_method`, which only hands out ``HistoryBuffer``'s
-  registered statistics methods.
+  registered statistics methods (asked through its public ``statistics``).
 """
 import glob
 import os
@@ -257,17 +257,24 @@ def _numpy_globals() -> list:
     return entries
 
 
-_DEFAULT_STATISTICS = ('min', 'max', 'current', 'mean')
+def _is_statistic(name: str) -> bool:
+    """Whether ``name`` is one of ``HistoryBuffer``'s registered statistics,
+    asked through its public ``statistics()`` (KeyError for any other)."""
+    try:
+        HistoryBuffer([0.0], [1]).statistics(name)
+    except KeyError:
+        return False
+    except TypeError:  # a registered statistic that needs arguments
+        return True
+    return True
 
 
 def history_buffer_method(owner, name: str):
     """``getattr`` as the unpickler may use it: only
     ``HistoryBuffer.<registered statistics method>``."""
-    if owner is HistoryBuffer:
-        if name in HistoryBuffer._statistics_methods:
-            return HistoryBuffer._statistics_methods[name]
-        if name in _DEFAULT_STATISTICS:  # registered by the first instance
-            return getattr(HistoryBuffer, name)
+    if owner is HistoryBuffer and not name.startswith('_') and \
+            hasattr(HistoryBuffer, name) and _is_statistic(name):
+        return getattr(HistoryBuffer, name)
     raise pickle.UnpicklingError(
         f'checkpoint asks for getattr({owner!r}, {name!r}); safe loading '
         'only allows the statistics methods of mmengine\'s HistoryBuffer')

@@ -242,7 +242,8 @@ def test_message_hub_state_round_trips_with_weights_only(tmp_path):
                  meta=dict(iter=7, seed=np.int64(3),
                            dataset_meta=dict(classes=('a', 'b'))),
                  state_dict={'w': torch.ones(2)},
-                 buffer_methods=dict(HistoryBuffer._statistics_methods))
+                 buffer_methods=dict(mean=HistoryBuffer.mean,
+                                     max=HistoryBuffer.max))
     path = tmp_path / 'ckpt.pth'
     torch.save(state, path)
     # import padseg allow-listed them; again, since onedl-mmengine's loader

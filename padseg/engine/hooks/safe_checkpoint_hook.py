@@ -6,6 +6,7 @@ import os.path as osp
 from collections import deque
 from typing import Optional
 
+import mmengine
 import torch
 from mmengine.dist import is_main_process
 from mmengine.hooks import CheckpointHook
@@ -16,6 +17,9 @@ from padseg.errors import NonFiniteError
 from ..checkpoint import PART_SUFFIX, check_checkpoint, write_atomically
 
 __all__ = ['SafeCheckpointHook', 'last_good_checkpoint']
+
+#: The one private CheckpointHook method this hook overrides (see its docs).
+_SAVE_STEP = '_save_checkpoint_with_step'
 
 
 def _last_checkpoint(work_dir: str) -> Optional[str]:
@@ -58,6 +62,16 @@ class SafeCheckpointHook(CheckpointHook):
       checkpoint of ``test.py``) is checked before MMEngine reads it
       (:func:`check_checkpoint`), under padseg's tools and the stock ones.
 
+    One private MMEngine method stays overridden, on purpose:
+    ``CheckpointHook._save_checkpoint_with_step``, the one place where the
+    regular and the best checkpoints' file, the ``last_checkpoint`` pointer
+    and the pruning of expired files meet, so the only place where "delete
+    after the new file and the pointer are written" can be ordered without
+    copying the parent's scheduling (``interval``, ``save_last``,
+    ``save_best``, ``save_begin``). Building the hook checks that the
+    installed MMEngine still has it and names the version if not; the tests
+    run on MMEngine 0.10.7 and onedl-mmengine 0.10.12.
+
     Example:
         >>> default_hooks = dict(checkpoint=dict(
         ...     type='SafeCheckpointHook', by_epoch=False, interval=500,
@@ -65,6 +79,12 @@ class SafeCheckpointHook(CheckpointHook):
     """
 
     def __init__(self, *args, **kwargs) -> None:
+        if not callable(getattr(CheckpointHook, _SAVE_STEP, None)):
+            raise RuntimeError(
+                f'SafeCheckpointHook needs CheckpointHook.{_SAVE_STEP} of '
+                f'MMEngine, which mmengine {mmengine.__version__} does not '
+                'have; use the stock CheckpointHook with this MMEngine, or a '
+                'version padseg supports (padseg.stack)')
         super().__init__(*args, **kwargs)
         for name in ('interval', 'max_keep_ckpts'):  # <= 0: last / keep all
             value = getattr(self, name)
@@ -85,9 +105,11 @@ class SafeCheckpointHook(CheckpointHook):
     def before_run(self, runner) -> None:
         super().before_run(runner)
         # Runner.train/val/test call before_run, then load_or_resume: the
-        # same choice of file as load_or_resume makes.
-        path = runner._load_from
-        if runner._resume and path is None:
+        # same choice of file as load_or_resume makes, read from the
+        # runner's public config (Runner.from_cfg takes load_from and resume
+        # from it; a Runner built without a config has none to check here).
+        path = runner.cfg.get('load_from')
+        if runner.cfg.get('resume', False) and path is None:
             path = find_latest_checkpoint(runner.work_dir)
         if path is not None and '://' not in str(path):
             check_checkpoint(str(path))

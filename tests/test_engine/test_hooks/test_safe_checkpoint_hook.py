@@ -11,11 +11,14 @@ import re
 
 import pytest
 import torch
-from mmengine.optim.scheduler import PolyLR
-from mmengine.config import Config
-from helpers.reliability import PAD_DEEPLAB, pad_deeplab_config, run_killable
-
 from digits_scenes import make_digits_voc
+from helpers.reliability import PAD_DEEPLAB, pad_deeplab_config, run_killable
+from mmengine.config import Config
+from mmengine.hooks import CheckpointHook
+from mmengine.optim.scheduler import PolyLR
+from mmengine.registry import HOOKS
+
+import padseg  # noqa: F401  (registers SafeCheckpointHook)
 from padseg.engine import annealed_tau
 from padseg.engine.checkpoint import load_local_checkpoint
 
@@ -137,3 +140,13 @@ def test_killed_anywhere_resumes_and_finishes(tmp_path, voc_root):
     last_run = max(path for path, _, _, _ in rows)
     assert [it for path, it, _, _ in rows if path == last_run] == [5, 6, 7, 8]
     assert re.search(r'Iter\(train\) \[8/8\]', log)
+
+
+def test_an_mmengine_without_the_overridden_method_is_named(monkeypatch):
+    """The one private CheckpointHook method the hook overrides is checked
+    when the hook is built: a release without it is named, not run with
+    the stock (unguarded) save."""
+    monkeypatch.delattr(CheckpointHook, '_save_checkpoint_with_step')
+    with pytest.raises(RuntimeError,
+                       match=r'_save_checkpoint_with_step of MMEngine'):
+        HOOKS.build(dict(type='SafeCheckpointHook', interval=1))
