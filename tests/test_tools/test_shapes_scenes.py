@@ -74,3 +74,23 @@ def test_cli_layout_read_by_the_configs_dataset(tmp_path):
 def test_bad_counts_are_named(tmp_path):
     with pytest.raises(ValueError, match='num_val'):
         make_shapes_voc(str(tmp_path), 2, 0)
+
+
+def test_outline_draws_the_edge_and_labels_the_whole_shape():
+    """Rings: the same shapes and labels as the solid scene, the inside of a
+    large shape painted with the background, a band along the edge with the
+    shape's colour."""
+    solid_image, solid_label = render_shapes_scene(
+        np.random.default_rng(3), size_range=(60.0, 60.0),
+        shapes_per_image=(1, 1))
+    ring_image, ring_label = render_shapes_scene(
+        np.random.default_rng(3), size_range=(60.0, 60.0),
+        shapes_per_image=(1, 1), outline=2)
+    np.testing.assert_array_equal(ring_label, solid_label)
+    inside = ring_label > 0
+    changed = np.abs(ring_image.astype(int) - solid_image).sum(2) > 0
+    assert not changed[~inside].any()  # the background is the same
+    # the inside is the background now, not the shape's colour
+    assert 0.5 < changed[inside].mean() < 1.0
+    with pytest.raises(ValueError, match='outline'):
+        render_shapes_scene(np.random.default_rng(3), outline=0)

@@ -19,9 +19,13 @@ def main(argv: Optional[List[str]] = None) -> None:
     parser.add_argument('--size', type=int, nargs=2, default=(96, 96),
                         metavar=('H', 'W'))
     parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument(
+        '--outline', type=int, default=None, metavar='PIXELS',
+        help='draw each shape as a band of this width along its edge (its '
+        'inside shows the background; the label covers the whole shape)')
     args = parser.parse_args(argv)
     ids = make_shapes_voc(args.out, args.num_train, args.num_val,
-                          tuple(args.size), args.seed)
+                          tuple(args.size), args.seed, outline=args.outline)
     for split, names in ids.items():
         print(f'{split}: {len(names)} images')
 

@@ -15,7 +15,7 @@ writes the Pascal VOC layout that ``configs/shapes/`` read with mmseg's
 ``BaseSegDataset`` (class names in the config's ``metainfo``). Image ``i`` of
 a split comes from its own random stream ``(seed, split, i)``.
 """
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import cv2
 import numpy as np
@@ -68,10 +68,22 @@ def _mask(kind: int, size: float, centre: Tuple[float, float],
 def render_shapes_scene(rng: np.random.Generator,
                         image_size: Tuple[int, int] = (96, 96),
                         size_range: Tuple[float, float] = (6.0, 90.0),
-                        shapes_per_image: Tuple[int, int] = (1, 5)
+                        shapes_per_image: Tuple[int, int] = (1, 5),
+                        outline: Optional[int] = None
                         ) -> Tuple[np.ndarray, np.ndarray]:
     """One scene: ``image`` uint8 (H, W, 3) RGB and ``label`` uint8 (H, W),
-    later shapes on top of earlier ones."""
+    later shapes on top of earlier ones.
+
+    With ``outline`` (pixels, > 0) a shape is drawn as a band of that width
+    along its edge and its inside shows the background, while the label
+    still covers the whole shape ("rings"): a pixel inside a large shape
+    then looks like background, and only a receptive field that reaches the
+    outline tells it apart.
+    """
+    if outline is not None and (not isinstance(outline, int)
+                                or isinstance(outline, bool) or outline < 1):
+        raise ValueError(f'outline must be a positive int or None, got '
+                         f'{outline!r}')
     height, width = image_size
     image = _background(rng, height, width)
     label = np.zeros((height, width), np.uint8)
@@ -83,8 +95,13 @@ def render_shapes_scene(rng: np.random.Generator,
         mask = _mask(kind, size, centre, rng.uniform(0, 2 * np.pi), height,
                      width)
         colour = rng.uniform(0.55, 1.0, size=3).astype(np.float32)
-        image[mask] = colour + rng.normal(0.0, 0.03, size=(int(mask.sum()),
-                                                           3))
+        paint = mask
+        if outline is not None:  # only a band along the edge is drawn
+            inner = cv2.erode(mask.astype(np.uint8),
+                              np.ones((2 * outline + 1, ) * 2, np.uint8))
+            paint = mask & ~inner.astype(bool)
+        image[paint] = colour + rng.normal(
+            0.0, 0.03, size=(int(paint.sum()), 3))
         label[mask] = kind
     return (np.round(np.clip(image, 0, 1) * 255).astype(np.uint8), label)
 
