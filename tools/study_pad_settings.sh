@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The study of docs/pad_layer.md ("The settings, measured over seeds"), as we
 # ran it: PAD settings against the regular network and fixed dilations, over
-# seeds 0-2, on the digits and on the shapes, from scratch and fine-tuned.
-# About an hour on 2 cores. Results in work_dirs/study{1,2,3}/results.md.
+# seeds 0-2, on the digits and on the shapes, from scratch and fine-tuned,
+# and the FCN regime (study 4).
+# About an hour on 2 cores. Results in work_dirs/study{1,2,3,4}/results.md.
 #
 #   bash tools/study_pad_settings.sh
 set -euo pipefail
@@ -54,3 +55,14 @@ $PY tools/seed_study.py ft-regular=$REG ft-pad-base=$PAD ft-pad-uniform=$PAD \
     --cfg-options $(data $D) $ITERS \
         load_from=work_dirs/study1/regular/seed0/iter_500.pth \
     --set ft-pad-uniform $U
+
+# 4. the FCN regime (no context module), first row of study 4 in
+#    docs/pad_layer.md: regular vs fixed dilations vs PAD on the shapes
+#    (the other rows: the same with --cfg-options for the data and stages)
+FREG=configs/shapes/fcn_r18w16-os8_1xb8-500_shapes-96x96.py
+FPAD=configs/shapes/fcn_pad-r18w16-os8_1xb8-500_shapes-96x96.py
+$PY tools/seed_study.py regular=$FREG fixed-d2=$FREG fixed-d4=$FREG \
+    pad-base=$FPAD pad-uniform=$FPAD --seeds 0 1 2 --jobs 2 \
+    --work-dir work_dirs/study4 --cfg-options $(data $S) \
+    --set fixed-d2 'model.backbone.dilations=(1,1,1,2)' \
+    --set fixed-d4 'model.backbone.dilations=(1,1,1,4)' --set pad-uniform $U
