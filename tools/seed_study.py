@@ -126,7 +126,8 @@ def train_and_test(python, config, work_dir, options, test_options,
         checkpoints = sorted(glob.glob(osp.join(work_dir, 'iter_*.pth')),
                              key=lambda p: int(p.rsplit('_', 1)[1][:-4]))
         run([python, 'tools/test.py', config, checkpoints[-1], '--work-dir',
-             osp.join(work_dir, 'test'), '--cfg-options'] + test_options,
+             osp.join(work_dir, 'test')] +
+            (['--cfg-options'] + test_options if test_options else []),
             stdout=out, env=env)
     finally:
         if out:

@@ -3,6 +3,7 @@ shapes_scenes.py, make_shapes.py): deterministic scenes whose labels are the
 shapes drawn, over a wide range of sizes, read by mmseg's BaseSegDataset
 exactly as configs/shapes/ set it up."""
 import importlib.util
+import os
 import os.path as osp
 
 import numpy as np
@@ -12,8 +13,8 @@ from mmengine.registry import init_default_scope
 from mmseg.registry import DATASETS
 
 from helpers import REPO
-from shapes_scenes import (SHAPES_METAINFO, _mask, make_shapes_voc,
-                           render_shapes_scene)
+from shapes_scenes import (COLOUR_METAINFO, SHAPES_METAINFO, _mask,
+                           make_shapes_voc, render_shapes_scene)
 
 CONFIG = 'configs/shapes/deeplabv3plus_pad-r18w16-os8_1xb8-1k_shapes-96x96.py'
 
@@ -94,3 +95,47 @@ def test_outline_draws_the_edge_and_labels_the_whole_shape():
     assert 0.5 < changed[inside].mean() < 1.0
     with pytest.raises(ValueError, match='outline'):
         render_shapes_scene(np.random.default_rng(3), outline=0)
+
+
+def test_class_by_colour_labels_each_shape_by_its_dominant_channel():
+    """Colour classes: every labelled pixel's drawn colour has its largest
+    channel at the class's index (red 1, green 2, blue 3), whatever the
+    outline; with rings the inside still carries the shape's class."""
+    rng = np.random.default_rng(4)
+    seen = set()
+    for _ in range(12):
+        image, label = render_shapes_scene(rng, shapes_per_image=(1, 3),
+                                           class_by='colour')
+        drawn = label > 0
+        dominant = image.astype(int).argmax(-1) + 1
+        # a few edge pixels blend with the background (anti-aliasing free,
+        # but noise), so nearly all, not all
+        assert (dominant[drawn] == label[drawn]).mean() > 0.97
+        seen |= set(np.unique(label[drawn]).tolist())
+    assert seen == {1, 2, 3}
+    image, label = render_shapes_scene(
+        np.random.default_rng(3), size_range=(60.0, 60.0),
+        shapes_per_image=(1, 1), outline=2, class_by='colour')
+    inside = label > 0
+    assert inside.sum() > 1000 and len(np.unique(label[inside])) == 1
+    with pytest.raises(ValueError, match='class_by'):
+        render_shapes_scene(np.random.default_rng(3), class_by='hue')
+
+
+def test_cli_class_by_colour_writes_the_colour_palette(tmp_path):
+    spec = importlib.util.spec_from_file_location(
+        'make_shapes', osp.join(REPO, 'tools/dataset_converters/'
+                                'make_shapes.py'))
+    cli = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(cli)
+    cli.main(['--out', str(tmp_path), '--num-train', '2', '--num-val', '1',
+              '--outline', '2', '--class-by', 'colour'])
+    from PIL import Image
+    mask = Image.open(tmp_path / 'VOC2012' / 'SegmentationClass' /
+                      sorted(os.listdir(tmp_path / 'VOC2012' /
+                                        'SegmentationClass'))[0])
+    assert mask.mode == 'P'
+    palette = np.array(mask.getpalette()[:12]).reshape(4, 3)
+    np.testing.assert_array_equal(palette, COLOUR_METAINFO['palette'])
+    with pytest.raises(SystemExit):
+        cli.main(['--out', str(tmp_path), '--class-by', 'hue'])

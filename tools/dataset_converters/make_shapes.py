@@ -8,7 +8,7 @@ Example:
 import argparse
 from typing import List, Optional
 
-from shapes_scenes import make_shapes_voc
+from shapes_scenes import CLASS_BY, make_shapes_voc
 
 
 def main(argv: Optional[List[str]] = None) -> None:
@@ -23,9 +23,14 @@ def main(argv: Optional[List[str]] = None) -> None:
         '--outline', type=int, default=None, metavar='PIXELS',
         help='draw each shape as a band of this width along its edge (its '
         'inside shows the background; the label covers the whole shape)')
+    parser.add_argument(
+        '--class-by', choices=CLASS_BY, default='shape',
+        help="what tells a shape's class: its outline (disk, square, "
+        "triangle; the default) or its colour (red, green, blue)")
     args = parser.parse_args(argv)
     ids = make_shapes_voc(args.out, args.num_train, args.num_val,
-                          tuple(args.size), args.seed, outline=args.outline)
+                          tuple(args.size), args.seed, outline=args.outline,
+                          class_by=args.class_by)
     for split, names in ids.items():
         print(f'{split}: {len(names)} images')
 

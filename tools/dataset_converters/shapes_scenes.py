@@ -27,6 +27,12 @@ __all__ = ['SHAPES_METAINFO', 'render_shapes_scene', 'make_shapes_voc']
 SHAPES_METAINFO = dict(
     classes=('background', 'disk', 'square', 'triangle'),
     palette=[[0, 0, 0], [128, 0, 0], [0, 128, 0], [128, 128, 0]])
+#: With ``class_by='colour'`` the class is the shape's main colour, whatever
+#: its outline: red, green or blue (the other two channels lower).
+COLOUR_METAINFO = dict(
+    classes=('background', 'red', 'green', 'blue'),
+    palette=[[0, 0, 0], [128, 0, 0], [0, 128, 0], [0, 0, 128]])
+CLASS_BY = ('shape', 'colour')
 _SPLITS = {'train': 10, 'val': 11}  # random streams apart from the digits'
 
 
@@ -69,7 +75,8 @@ def render_shapes_scene(rng: np.random.Generator,
                         image_size: Tuple[int, int] = (96, 96),
                         size_range: Tuple[float, float] = (6.0, 90.0),
                         shapes_per_image: Tuple[int, int] = (1, 5),
-                        outline: Optional[int] = None
+                        outline: Optional[int] = None,
+                        class_by: str = 'shape'
                         ) -> Tuple[np.ndarray, np.ndarray]:
     """One scene: ``image`` uint8 (H, W, 3) RGB and ``label`` uint8 (H, W),
     later shapes on top of earlier ones.
@@ -79,7 +86,16 @@ def render_shapes_scene(rng: np.random.Generator,
     still covers the whole shape ("rings"): a pixel inside a large shape
     then looks like background, and only a receptive field that reaches the
     outline tells it apart.
+
+    ``class_by='colour'`` makes the class the shape's dominant colour channel
+    (red 1, green 2, blue 3; see :data:`COLOUR_METAINFO`) and its outline
+    any of the three: told apart at a glance where a shape is drawn, so with
+    ``outline`` the one thing a pixel inside a large ring lacks is a
+    receptive field that reaches the ring.
     """
+    if class_by not in CLASS_BY:
+        raise ValueError(f'class_by must be one of {CLASS_BY}, got '
+                         f'{class_by!r}')
     if outline is not None and (not isinstance(outline, int)
                                 or isinstance(outline, bool) or outline < 1):
         raise ValueError(f'outline must be a positive int or None, got '
@@ -95,6 +111,9 @@ def render_shapes_scene(rng: np.random.Generator,
         mask = _mask(kind, size, centre, rng.uniform(0, 2 * np.pi), height,
                      width)
         colour = rng.uniform(0.55, 1.0, size=3).astype(np.float32)
+        if class_by == 'colour':
+            kind = int(rng.integers(1, 4))
+            colour[np.arange(3) != kind - 1] *= rng.uniform(0.0, 0.5)
         paint = mask
         if outline is not None:  # only a band along the edge is drawn
             inner = cv2.erode(mask.astype(np.uint8),
@@ -120,4 +139,6 @@ def make_shapes_voc(root: str, num_train: int, num_val: int,
             tuple(image_size), **scene_options) for i in range(num))
         for split, num in (('train', num_train), ('val', num_val))
     }
-    return write_voc_layout(root, scenes, SHAPES_METAINFO['palette'])
+    metainfo = (COLOUR_METAINFO if scene_options.get('class_by') == 'colour'
+                else SHAPES_METAINFO)
+    return write_voc_layout(root, scenes, metainfo['palette'])
