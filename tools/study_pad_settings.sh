@@ -2,8 +2,8 @@
 # The study of docs/pad_layer.md ("The settings, measured over seeds"), as we
 # ran it: PAD settings against the regular network and fixed dilations, over
 # seeds 0-2, on the digits and on the shapes, from scratch and fine-tuned,
-# and the FCN regime (study 4).
-# About an hour on 2 cores. Results in work_dirs/study{1,2,3,4}/results.md.
+# the FCN regime (study 4) and the showcase (study 5).
+# About 1.5 hours on 2 cores. Results in work_dirs/study*/results.md.
 #
 #   bash tools/study_pad_settings.sh
 set -euo pipefail
@@ -66,3 +66,28 @@ $PY tools/seed_study.py regular=$FREG fixed-d2=$FREG fixed-d4=$FREG \
     --work-dir work_dirs/study4 --cfg-options $(data $S) \
     --set fixed-d2 'model.backbone.dilations=(1,1,1,2)' \
     --set fixed-d4 'model.backbone.dilations=(1,1,1,4)' --set pad-uniform $U
+
+# 5. the showcase (the main job's configs, docs/pad_layer.md study 5): fixed
+#    dilations of layer1 (mmseg's: the first conv of each block), all four
+#    convs at one dilation (the PAD twin with one candidate), PAD settings;
+#    2,000 iterations (the configs'). The PAD config trains its prior at 10x
+#    the network's rate; LR1 sets it back to 1x.
+$PY tools/dataset_converters/make_shapes.py --out data/rings_voc \
+    --num-train 400 --num-val 100 --size 96 96 --seed 0 --outline 2 \
+    --class-by colour
+RREG=configs/rings/fcn_r18w16-layer1_1xb8-2k_rings-96x96.py
+RPAD=configs/rings/fcn_pad-r18w16-layer1_1xb8-2k_rings-96x96.py
+LR1=optim_wrapper.paramwise_cfg.custom_keys.aggregation.lr_mult=1.0
+$PY tools/seed_study.py d1=$RREG d2=$RREG d4=$RREG all2=$RPAD all4=$RPAD \
+    pad-base=$RPAD pad-uniform=$RPAD pad-hard=$RPAD pad-lr10=$RPAD \
+    --seeds 0 1 2 --jobs 2 --work-dir work_dirs/study5 \
+    --set d2 'model.backbone.dilations=(2,)' \
+    --set d4 'model.backbone.dilations=(4,)' \
+    --set all2 'model.backbone.pad_cfg.dilations=(2,)' \
+    --set all4 'model.backbone.pad_cfg.dilations=(4,)' \
+    --set pad-base $LR1 --set pad-uniform $LR1 $U \
+    --set pad-hard $LR1 model.backbone.pad_cfg.hard=True
+$PY tools/seed_study.py d4=$RREG pad-base=$RPAD pad-uniform=$RPAD \
+    pad-lr10=$RPAD --seeds 3 4 --jobs 2 --work-dir work_dirs/study5b \
+    --set d4 'model.backbone.dilations=(4,)' \
+    --set pad-base $LR1 --set pad-uniform $LR1 $U

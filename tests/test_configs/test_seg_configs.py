@@ -33,19 +33,22 @@ CONFIGS = sorted(
     path.relative_to(CONFIG_ROOT).as_posix()
     for path in CONFIG_ROOT.rglob('*.py')
     if not {'_base_', 'classification'} & set(path.parts))
-#: The generated data sets (digits, shapes) have no paper number.
+#: The generated data sets (digits, shapes, rings) have no paper number.
 PAPER_CONFIGS = [
-    c for c in CONFIGS if not c.startswith(('digits/', 'shapes/'))
+    c for c in CONFIGS if not c.startswith(('digits/', 'shapes/', 'rings/'))
 ]
 #: The dataset field of the file name decides the expected classes, so a
 #: config that forgets to set ``num_classes`` fails.
-NUM_CLASSES = {'voc12aug': 21, 'cityscapes': 19, 'digits': 11, 'shapes': 4}
+NUM_CLASSES = {
+    'voc12aug': 21, 'cityscapes': 19, 'digits': 11, 'shapes': 4, 'rings': 4
+}
 #: PAD layers of each PAD backbone (file-name token) with its default
 #: placement (paper, Table 8): names and number.
 PAD_PLACES = {
     'vgg16': (r'backbone\.conv5_\d\.conv', 3),
     'r101-d16': (r'backbone\.layer4\.\d\.conv2', 3),
     'r18w16-os8': (r'backbone\.layer4\.\d\.conv[12]', 4),
+    'r18w16-layer1': (r'backbone\.layer1\.\d\.conv[12]', 4),
     'xception65-d16':
     (r'backbone\.blocks\.([3-9]|1\d|20)\.stack\.conv\d\.conv_dw', 54),
     'drn-d-54-d16': (r'backbone\.layer[78]\.0', 2),
@@ -55,7 +58,8 @@ INPUT_SIZE = 32
 
 
 def dataset_of(config: str) -> str:
-    match = re.search(r'_(voc12aug|cityscapes|digits|shapes)-\d+x\d+\.py$', config)
+    match = re.search(
+        r'_(voc12aug|cityscapes|digits|shapes|rings)-\d+x\d+\.py$', config)
     assert match, f'{config}: file name must end in _<dataset>-<H>x<W>.py'
     return match[1]
 
@@ -85,7 +89,7 @@ def pop_checkpoints(cfg) -> list:
 def test_configs_found():
     assert len(PAPER_CONFIGS) == 26
     assert {c.split('/')[0] for c in CONFIGS} == {
-        'ablations', 'deeplabv3plus', 'digits', 'fcn_vgg', 'shapes'
+        'ablations', 'deeplabv3plus', 'digits', 'fcn_vgg', 'rings', 'shapes'
     }
 
 
