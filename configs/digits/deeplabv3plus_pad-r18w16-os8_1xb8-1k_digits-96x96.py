@@ -1,6 +1,6 @@
-# PAD model of the main job: the same network with PAD (Markov, dilations
-# (1, 2, 4) times the layer's own) in the 3x3 convs of layer4, tau annealed
-# from 1.0 to 0.1.
+# PAD model of the digits job (the main job until 2026-12-04): the same
+# network with PAD (Markov, dilations (1, 2, 4) times the layer's own) in the
+# 3x3 convs of layer4, tau annealed from 1.0 to 0.1.
 _base_ = './deeplabv3plus_r18w16-os8_1xb8-1k_digits-96x96.py'
 model = dict(
     backbone=dict(
