@@ -19,6 +19,16 @@ from shapes_scenes import (COLOUR_METAINFO, SHAPES_METAINFO, _mask,
 CONFIG = 'configs/shapes/deeplabv3plus_pad-r18w16-os8_1xb8-1k_shapes-96x96.py'
 
 
+def load_cli():
+    """tools/dataset_converters/make_shapes.py as a module."""
+    spec = importlib.util.spec_from_file_location(
+        'make_shapes', osp.join(REPO, 'tools/dataset_converters/'
+                                'make_shapes.py'))
+    cli = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(cli)
+    return cli
+
+
 def test_same_seed_same_scene_and_labels_are_the_shapes():
     a = render_shapes_scene(np.random.default_rng(5))
     b = render_shapes_scene(np.random.default_rng(5))
@@ -50,11 +60,7 @@ def test_sizes_span_more_than_a_decade():
 
 
 def test_cli_layout_read_by_the_configs_dataset(tmp_path):
-    spec = importlib.util.spec_from_file_location(
-        'make_shapes', osp.join(REPO, 'tools/dataset_converters/'
-                                'make_shapes.py'))
-    cli = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(cli)
+    cli = load_cli()
     cli.main(['--out', str(tmp_path), '--num-train', '3', '--num-val', '2',
               '--size', '48', '64'])
     cfg = Config.fromfile(osp.join(REPO, CONFIG))
@@ -123,11 +129,7 @@ def test_class_by_colour_labels_each_shape_by_its_dominant_channel():
 
 
 def test_cli_class_by_colour_writes_the_colour_palette(tmp_path):
-    spec = importlib.util.spec_from_file_location(
-        'make_shapes', osp.join(REPO, 'tools/dataset_converters/'
-                                'make_shapes.py'))
-    cli = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(cli)
+    cli = load_cli()
     cli.main(['--out', str(tmp_path), '--num-train', '2', '--num-val', '1',
               '--outline', '2', '--class-by', 'colour'])
     from PIL import Image
