@@ -91,3 +91,6 @@ $PY tools/seed_study.py d4=$RREG pad-base=$RPAD pad-uniform=$RPAD \
     pad-lr10=$RPAD --seeds 3 4 --jobs 2 --work-dir work_dirs/study5b \
     --set d4 'model.backbone.dilations=(4,)' \
     --set pad-base $LR1 --set pad-uniform $LR1 $U
+$PY tools/seed_study.py lr10-uniform=$RPAD lr10-tau1=$RPAD --seeds 0 1 2 \
+    --jobs 2 --work-dir work_dirs/study5c --set lr10-uniform $U \
+    --set lr10-tau1 custom_hooks.0.end=1.0
