@@ -52,11 +52,15 @@ def _stats(runs):
             for name in dict.fromkeys(r['name'] for r in runs)}
 
 
+def _gap(stats, a, b):
+    """``a``'s mean minus ``b``'s, and the larger of their two spreads."""
+    return stats[a][0] - stats[b][0], max(stats[a][1], stats[b][1])
+
+
 def _compare(stats, a, b) -> str:
     """``a`` against ``b``: the gap, the larger spread, and which side of it
     the gap lies on."""
-    gap = stats[a][0] - stats[b][0]
-    noise = max(stats[a][1], stats[b][1])
+    gap, noise = _gap(stats, a, b)
     head = (f'{a} {stats[a][0]:.2f} vs {b} {stats[b][0]:.2f} mIoU: '
             f'{gap:+.2f}, spread {noise:.2f}: ')
     if gap > noise:
@@ -70,8 +74,7 @@ def discriminates(runs, regular='regular', fixed=FIXED[0]) -> str:
     """Can this benchmark tell models apart? The best fixed dilation against
     dilation 1 (the regular network), in units of the larger spread."""
     stats = _stats(runs)
-    gap = stats[fixed][0] - stats[regular][0]
-    noise = max(stats[fixed][1], stats[regular][1])
+    gap, noise = _gap(stats, fixed, regular)
     ratio = gap / noise if noise > 0 else float('inf')
     head = (f'Benchmark: {fixed} {stats[fixed][0]:.2f} vs {regular} '
             f'{stats[regular][0]:.2f} mIoU: {gap:+.2f}, {ratio:.1f} x the '
@@ -90,10 +93,9 @@ def verdict(runs, pad='PAD', regular='regular', fixed=FIXED[0]) -> str:
     what that shows."""
     stats = _stats(runs)
     lines = [_compare(stats, pad, regular), _compare(stats, pad, fixed)]
-    beats_regular = stats[pad][0] - stats[regular][0] > max(
-        stats[pad][1], stats[regular][1])
-    gap = stats[pad][0] - stats[fixed][0]
-    noise = max(stats[pad][1], stats[fixed][1])
+    gap, noise = _gap(stats, pad, regular)
+    beats_regular = gap > noise
+    gap, noise = _gap(stats, pad, fixed)
     if beats_regular and gap > noise:
         last = ('PAD beats both the regular network and the best fixed '
                 'dilation by more than the spread.')
