@@ -9,12 +9,16 @@ import os.path as osp
 import numpy as np
 import pytest
 from mmengine.config import Config
+from PIL import Image
+from scipy import ndimage
 from mmengine.registry import init_default_scope
 from mmseg.registry import DATASETS
 
 from helpers import REPO
+from padseg.analysis import object_areas
 from shapes_scenes import (COLOUR_METAINFO, SHAPES_METAINFO, _mask,
-                           make_shapes_voc, render_shapes_scene)
+                           make_shapes_voc, render_nested_rings,
+                           render_shapes_scene)
 
 CONFIG = 'configs/shapes/deeplabv3plus_pad-r18w16-os8_1xb8-1k_shapes-96x96.py'
 
@@ -132,7 +136,6 @@ def test_cli_class_by_colour_writes_the_colour_palette(tmp_path):
     cli = load_cli()
     cli.main(['--out', str(tmp_path), '--num-train', '2', '--num-val', '1',
               '--outline', '2', '--class-by', 'colour'])
-    from PIL import Image
     mask = Image.open(tmp_path / 'VOC2012' / 'SegmentationClass' /
                       sorted(os.listdir(tmp_path / 'VOC2012' /
                                         'SegmentationClass'))[0])
@@ -141,3 +144,68 @@ def test_cli_class_by_colour_writes_the_colour_palette(tmp_path):
     np.testing.assert_array_equal(palette, COLOUR_METAINFO['palette'])
     with pytest.raises(SystemExit):
         cli.main(['--out', str(tmp_path), '--class-by', 'hue'])
+
+
+def test_nested_rings_put_small_rings_of_another_colour_in_large_ones():
+    """The main job's scenes: large rings with small rings inside, each small
+    ring's class differs from the large ring around it, and both sizes are
+    there in one image."""
+    rng = np.random.default_rng(7)
+    nested = sizes_small = sizes_large = 0
+    for _ in range(20):
+        image, label = render_nested_rings(rng)
+        assert image.shape == (96, 96, 3) and set(np.unique(label)) <= {
+            0, 1, 2, 3}
+        areas = object_areas(label, exclude=[0])
+        size = np.sqrt(areas)
+        sizes_small += int(np.nanmin(size) < 24)
+        sizes_large += int(np.nanmax(size) >= 24)
+        # a small region enclosed by a larger one of another class
+        regions, count = ndimage.label(label > 0)
+        for index in range(1, count + 1):
+            classes = np.unique(label[regions == index])
+            nested += int(len(classes) > 1)
+    assert sizes_small >= 18 and sizes_large >= 18
+    assert nested >= 10
+    a = render_nested_rings(np.random.default_rng(3))
+    b = render_nested_rings(np.random.default_rng(3))
+    assert all(np.array_equal(x, y) for x, y in zip(a, b))
+    with pytest.raises(ValueError, match='inside'):
+        render_nested_rings(np.random.default_rng(3), inside=1.5)
+
+
+def test_three_disjoint_splits_from_their_own_streams(tmp_path):
+    """train / val / test: separate random streams, a test.txt beside the
+    others, and a split that does not change with another's size."""
+    ids = make_shapes_voc(str(tmp_path / 'a'), 3, 2, (48, 48), num_test=4,
+                          scene='nested')
+    assert [len(ids[s]) for s in ('train', 'val', 'test')] == [3, 2, 4]
+    sets = tmp_path / 'a' / 'VOC2012' / 'ImageSets' / 'Segmentation'
+    assert len(open(sets / 'test.txt').read().split()) == 4
+    jpegs = tmp_path / 'a' / 'VOC2012' / 'JPEGImages'
+    pixels = {name: np.asarray(Image.open(jpegs / f'{name}.jpg'))
+              for split in ids.values() for name in split}
+    names = sorted(pixels)
+    assert all(not np.array_equal(pixels[x], pixels[y])
+               for i, x in enumerate(names) for y in names[i + 1:])
+    make_shapes_voc(str(tmp_path / 'b'), 5, 1, (48, 48), num_test=4,
+                    scene='nested')
+    again = tmp_path / 'b' / 'VOC2012' / 'JPEGImages'
+    for name in ids['test']:
+        assert np.array_equal(pixels[name],
+                              np.asarray(Image.open(again / f'{name}.jpg')))
+    with pytest.raises(ValueError, match='scene'):
+        make_shapes_voc(str(tmp_path), 2, 1, scene='spirals')
+    with pytest.raises(ValueError, match='num_test'):
+        make_shapes_voc(str(tmp_path), 2, 1, num_test=-1)
+
+
+def test_cli_nested_scene_refuses_options_that_do_not_apply(tmp_path):
+    cli = load_cli()
+    cli.main(['--out', str(tmp_path), '--num-train', '2', '--num-val', '1',
+              '--num-test', '2', '--scene', 'nested'])
+    sets = tmp_path / 'VOC2012' / 'ImageSets' / 'Segmentation'
+    assert len(open(sets / 'test.txt').read().split()) == 2
+    with pytest.raises(SystemExit):
+        cli.main(['--out', str(tmp_path), '--scene', 'nested', '--outline',
+                  '2'])

@@ -398,11 +398,12 @@ def write_voc_layout(root: str, scenes: Dict[str, Iterator],
             annotation.putpalette(palette.tobytes())
             annotation.save(osp.join(folders[1], name + '.png'))
             ids[split].append(name)
+    splits = dict(ids)
     ids['trainval'] = ids['train'] + ids['val']
     for split, names in ids.items():
         with open(osp.join(folders[2], split + '.txt'), 'w') as f:
             f.writelines(name + '\n' for name in names)
-    return dict(train=ids['train'], val=ids['val'])
+    return splits
 
 
 def make_digits_cityscapes(root: str,

@@ -22,7 +22,10 @@ import numpy as np
 
 from digits_scenes import write_voc_layout
 
-__all__ = ['SHAPES_METAINFO', 'render_shapes_scene', 'make_shapes_voc']
+__all__ = [
+    'SHAPES_METAINFO', 'COLOUR_METAINFO', 'SCENES', 'render_shapes_scene',
+    'render_nested_rings', 'make_shapes_voc'
+]
 
 SHAPES_METAINFO = dict(
     classes=('background', 'disk', 'square', 'triangle'),
@@ -33,7 +36,8 @@ COLOUR_METAINFO = dict(
     classes=('background', 'red', 'green', 'blue'),
     palette=[[0, 0, 0], [128, 0, 0], [0, 128, 0], [0, 0, 128]])
 CLASS_BY = ('shape', 'colour')
-_SPLITS = {'train': 10, 'val': 11}  # random streams apart from the digits'
+#: Random streams of the splits, apart from each other and the digits'.
+_SPLITS = {'train': 10, 'val': 11, 'test': 12}
 
 
 def _background(rng: np.random.Generator, height: int,
@@ -71,6 +75,38 @@ def _mask(kind: int, size: float, centre: Tuple[float, float],
     return inside
 
 
+def _check_outline(outline: Optional[int]) -> None:
+    if outline is not None and (not isinstance(outline, int)
+                                or isinstance(outline, bool) or outline < 1):
+        raise ValueError(f'outline must be a positive int or None, got '
+                         f'{outline!r}')
+
+
+def _draw(rng: np.random.Generator, image: np.ndarray, label: np.ndarray,
+          kind: int, size: float, centre: Tuple[float, float],
+          outline: Optional[int], class_by: str, avoid: int = 0) -> int:
+    """Paint one shape of ``kind`` (1 disk, 2 square, 3 triangle) with a
+    random turn and colour into ``image`` and its class into ``label`` (over
+    the whole shape, also with ``outline``); returns the class. With
+    ``class_by='colour'`` the class is never ``avoid`` (0: any)."""
+    height, width = label.shape
+    mask = _mask(kind, size, centre, rng.uniform(0, 2 * np.pi), height,
+                 width)
+    colour = rng.uniform(0.55, 1.0, size=3).astype(np.float32)
+    if class_by == 'colour':
+        kind = (int(rng.integers(1, 4)) if not avoid else
+                int(rng.choice([k for k in (1, 2, 3) if k != avoid])))
+        colour[np.arange(3) != kind - 1] *= rng.uniform(0.0, 0.5)
+    paint = mask
+    if outline is not None:  # only a band along the edge is drawn
+        inner = cv2.erode(mask.astype(np.uint8),
+                          np.ones((2 * outline + 1, ) * 2, np.uint8))
+        paint = mask & ~inner.astype(bool)
+    image[paint] = colour + rng.normal(0.0, 0.03, size=(int(paint.sum()), 3))
+    label[mask] = kind
+    return kind
+
+
 def render_shapes_scene(rng: np.random.Generator,
                         image_size: Tuple[int, int] = (96, 96),
                         size_range: Tuple[float, float] = (6.0, 90.0),
@@ -96,10 +132,7 @@ def render_shapes_scene(rng: np.random.Generator,
     if class_by not in CLASS_BY:
         raise ValueError(f'class_by must be one of {CLASS_BY}, got '
                          f'{class_by!r}')
-    if outline is not None and (not isinstance(outline, int)
-                                or isinstance(outline, bool) or outline < 1):
-        raise ValueError(f'outline must be a positive int or None, got '
-                         f'{outline!r}')
+    _check_outline(outline)
     height, width = image_size
     image = _background(rng, height, width)
     label = np.zeros((height, width), np.uint8)
@@ -108,37 +141,104 @@ def render_shapes_scene(rng: np.random.Generator,
         kind = int(rng.integers(1, 4))
         size = float(np.exp(rng.uniform(*np.log(size_range))))
         centre = (rng.uniform(0, height), rng.uniform(0, width))
-        mask = _mask(kind, size, centre, rng.uniform(0, 2 * np.pi), height,
-                     width)
-        colour = rng.uniform(0.55, 1.0, size=3).astype(np.float32)
-        if class_by == 'colour':
-            kind = int(rng.integers(1, 4))
-            colour[np.arange(3) != kind - 1] *= rng.uniform(0.0, 0.5)
-        paint = mask
-        if outline is not None:  # only a band along the edge is drawn
-            inner = cv2.erode(mask.astype(np.uint8),
-                              np.ones((2 * outline + 1, ) * 2, np.uint8))
-            paint = mask & ~inner.astype(bool)
-        image[paint] = colour + rng.normal(
-            0.0, 0.03, size=(int(paint.sum()), 3))
-        label[mask] = kind
+        _draw(rng, image, label, kind, size, centre, outline, class_by)
     return (np.round(np.clip(image, 0, 1) * 255).astype(np.uint8), label)
+
+
+def render_nested_rings(rng: np.random.Generator,
+                        image_size: Tuple[int, int] = (96, 96),
+                        large_range: Tuple[float, float] = (44.0, 90.0),
+                        small_range: Tuple[float, float] = (10.0, 22.0),
+                        large_per_image: Tuple[int, int] = (1, 2),
+                        small_per_image: Tuple[int, int] = (2, 6),
+                        inside: float = 0.75,
+                        outline: int = 2
+                        ) -> Tuple[np.ndarray, np.ndarray]:
+    """A scene where no single receptive field is right everywhere: large
+    rings (``large_range`` px across), then small rings (``small_range``) on
+    top, each inside a large ring with probability ``inside`` and then of
+    another colour than that ring. Class = colour (:data:`COLOUR_METAINFO`),
+    every shape drawn as a band of ``outline`` px and labelled over its
+    whole area (a later shape over an earlier one).
+
+    A pixel inside a large ring is told apart from background only by a
+    receptive field that reaches the large ring; a pixel inside a small ring
+    nested in a large one must read the near band and not the far one, which
+    a large receptive field reaches too. Returns ``image`` uint8 (H, W, 3)
+    RGB and ``label`` uint8 (H, W).
+    """
+    _check_outline(outline)
+    if not 0 <= inside <= 1:
+        raise ValueError(f'inside must be in [0, 1], got {inside!r}')
+    height, width = image_size
+    image = _background(rng, height, width)
+    label = np.zeros((height, width), np.uint8)
+    large = []  # (centre, size, class) of each large ring
+    for _ in range(int(rng.integers(large_per_image[0],
+                                    large_per_image[1] + 1))):
+        kind = int(rng.integers(1, 4))
+        size = float(np.exp(rng.uniform(*np.log(large_range))))
+        centre = (rng.uniform(0.2, 0.8) * height,
+                  rng.uniform(0.2, 0.8) * width)
+        large.append((centre, size,
+                      _draw(rng, image, label, kind, size, centre, outline,
+                            'colour')))
+    for _ in range(int(rng.integers(small_per_image[0],
+                                    small_per_image[1] + 1))):
+        kind = int(rng.integers(1, 4))
+        size = float(np.exp(rng.uniform(*np.log(small_range))))
+        avoid = 0
+        if large and rng.uniform() < inside:
+            (cy, cx), outer, avoid = large[int(rng.integers(len(large)))]
+            # within the large ring's inscribed disk, clear of its band
+            reach = max(0.0, outer / 4 - size / 2)
+            angle, r = rng.uniform(0, 2 * np.pi), rng.uniform(0, reach)
+            centre = (cy + r * np.sin(angle), cx + r * np.cos(angle))
+        else:
+            centre = (rng.uniform(0, height), rng.uniform(0, width))
+        _draw(rng, image, label, kind, size, centre, outline, 'colour',
+              avoid)
+    return (np.round(np.clip(image, 0, 1) * 255).astype(np.uint8), label)
+
+
+def _split_scenes(render, seed: int, split: str, num: int,
+                  image_size: Tuple[int, int], options: dict):
+    """The ``num`` scenes of ``split``, rendered on demand. A function of its
+    own so that each split's generator keeps its own ``split``: a generator
+    written inline in a loop over the splits would read the loop's last
+    ``split`` when it runs (until 2026-12-07 the train scenes were the val
+    scenes' stream, so val image i repeated train image i)."""
+    return (render(np.random.default_rng([seed, _SPLITS[split], i]),
+                   image_size, **options) for i in range(num))
+
+
+#: Scene generators by name (``make_shapes_voc(..., scene=NAME)``).
+SCENES = {'shapes': render_shapes_scene, 'nested': render_nested_rings}
 
 
 def make_shapes_voc(root: str, num_train: int, num_val: int,
                     image_size: Tuple[int, int] = (96, 96), seed: int = 0,
+                    num_test: int = 0, scene: str = 'shapes',
                     **scene_options) -> Dict[str, List[str]]:
-    """Write shape scenes in the Pascal VOC 2012 layout under
-    ``root/VOC2012`` (see :func:`digits_scenes.write_voc_layout`)."""
-    for name, value in (('num_train', num_train), ('num_val', num_val)):
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ValueError(f'{name} must be a positive int, got {value!r}')
-    scenes = {
-        split: (render_shapes_scene(
-            np.random.default_rng([seed, _SPLITS[split], i]),
-            tuple(image_size), **scene_options) for i in range(num))
-        for split, num in (('train', num_train), ('val', num_val))
-    }
-    metainfo = (COLOUR_METAINFO if scene_options.get('class_by') == 'colour'
-                else SHAPES_METAINFO)
+    """Write scenes of ``scene`` (a name of :data:`SCENES`) in the Pascal
+    VOC 2012 layout under ``root/VOC2012`` (see
+    :func:`digits_scenes.write_voc_layout`): ``num_train`` train, ``num_val``
+    val and, when ``num_test > 0``, ``num_test`` test images (``test.txt``).
+    Image ``i`` of a split comes from the random stream ``(seed, split,
+    i)``, so the splits are disjoint draws and a split does not change with
+    the size of another. Returns the image ids of each split."""
+    counts = dict(train=num_train, val=num_val, test=num_test)
+    for name, value in counts.items():
+        low = 0 if name == 'test' else 1
+        if not isinstance(value, int) or isinstance(value, bool) or value < low:
+            raise ValueError(f'num_{name} must be an int >= {low}, got '
+                             f'{value!r}')
+    if scene not in SCENES:
+        raise ValueError(f'scene must be one of {tuple(SCENES)}, got '
+                         f'{scene!r}')
+    scenes = {split: _split_scenes(SCENES[scene], seed, split, num,
+                                   tuple(image_size), scene_options)
+              for split, num in counts.items() if num}
+    colour = scene == 'nested' or scene_options.get('class_by') == 'colour'
+    metainfo = COLOUR_METAINFO if colour else SHAPES_METAINFO
     return write_voc_layout(root, scenes, metainfo['palette'])
