@@ -10,6 +10,7 @@ from .dilation import (DilationStatistics, candidate_values, dilation_law,
                        dilation_maps, draw_statistics, law_entropy,
                        record_priors)
 from .object_size import (SizeCorrelation, label_of, object_areas,
+                          object_overlap_by_size, size_bin_names,
                           size_correlation)
 from .receptive_field import (centre_unit, effective_receptive_field,
                               erf_centre, erf_radius, layer_output,
@@ -24,5 +25,6 @@ __all__ = [
     'receptive_field_extent', 'erf_centre', 'erf_radius', 'activation_map',
     'default_layer', 'model_cost', 'pad_parameter_count', 'Sample',
     'load_model', 'load_samples', 'preprocess', 'run_model', 'SPLITS',
-    'object_areas', 'SizeCorrelation', 'size_correlation', 'label_of'
+    'object_areas', 'SizeCorrelation', 'size_correlation', 'label_of',
+    'object_overlap_by_size', 'size_bin_names'
 ]

@@ -15,7 +15,7 @@ gives the mean expected dilation on the smallest and largest third of the
 pixels by object size.
 """
 from collections import OrderedDict
-from typing import Dict, Mapping, Sequence
+from typing import Dict, List, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -27,7 +27,10 @@ from padseg.ops import pad_layers
 from .data import Sample, preprocess, run_model
 from .dilation import dilation_maps, record_priors
 
-__all__ = ['object_areas', 'SizeCorrelation', 'size_correlation', 'label_of']
+__all__ = [
+    'object_areas', 'SizeCorrelation', 'size_correlation', 'label_of',
+    'object_overlap_by_size', 'size_bin_names'
+]
 
 _EIGHT_CONNECTED = np.ones((3, 3), dtype=bool)
 
@@ -48,6 +51,63 @@ def object_areas(label: np.ndarray, ignore_index: int = 255,
         inside = regions > 0
         areas[inside] = sizes[regions[inside]]
     return areas
+
+
+def size_bin_names(edges: Sequence[float]) -> List[str]:
+    """Names of the size bins that ``edges`` (increasing ``sqrt(area)`` in
+    pixels) cut: ``(16, 32)`` gives ``['<16px', '16-32px', '>=32px']``."""
+    edges = [float(e) for e in edges]
+    if any(e <= 0 for e in edges) or edges != sorted(set(edges)):
+        raise ValueError(f'size bin edges must be positive and increasing, '
+                         f'got {edges}')
+    text = [f'{e:g}' for e in edges]
+    return ([f'<{text[0]}px'] if text else ['all']) + [
+        f'{a}-{b}px' for a, b in zip(text, text[1:])] + (
+            [f'>={text[-1]}px'] if text else [])
+
+
+def object_overlap_by_size(pred: np.ndarray, label: np.ndarray,
+                           edges: Sequence[float], ignore_index: int = 255,
+                           exclude: Sequence[int] = (),
+                           margin: float = 0.25) -> np.ndarray:
+    """Intersection and union of each labelled object with the prediction of
+    its class, summed per object-size bin, and the number of objects:
+    ``(len(edges) + 1, 3)``.
+
+    An object is a connected region of one class (8-connected), its size
+    ``sqrt(area)``, binned by ``edges``. Each object is compared with the
+    pixels predicted as its class inside its bounding box grown by
+    ``margin`` of its size (at least 2 px): a missed pixel and a spill of
+    its class around it both count against it, a far object of the same
+    class does not. ``intersection / union`` of a bin is the IoU of the
+    objects of that size (pixel-weighted, over classes); ignored pixels
+    count nowhere.
+    """
+    if pred.shape != label.shape or label.ndim != 2:
+        raise ValueError(f'pred and label must be (H, W) of one shape, got '
+                         f'{pred.shape} and {label.shape}')
+    totals = np.zeros((len(edges) + 1, 3))
+    valid = label != ignore_index
+    height, width = label.shape
+    for value in np.unique(label):
+        if value == ignore_index or value in exclude:
+            continue
+        regions, _ = ndimage.label(label == value, _EIGHT_CONNECTED)
+        for index, box in enumerate(ndimage.find_objects(regions), 1):
+            rows, cols = box
+            obj = regions[box] == index
+            size = float(np.sqrt(obj.sum()))
+            grow = int(round(max(2.0, margin * size)))
+            top, left = max(0, rows.start - grow), max(0, cols.start - grow)
+            window = (slice(top, min(height, rows.stop + grow)),
+                      slice(left, min(width, cols.stop + grow)))
+            mine = regions[window] == index
+            hit = (pred[window] == value) & valid[window]
+            b = int(np.searchsorted(edges, size, side='right'))
+            totals[b, 0] += (mine & hit).sum()
+            totals[b, 1] += (mine | hit).sum()
+            totals[b, 2] += 1
+    return totals
 
 
 class SizeCorrelation:

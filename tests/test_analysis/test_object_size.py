@@ -11,7 +11,8 @@ import pytest
 import torch
 
 from helpers import REPO
-from padseg.analysis import SizeCorrelation, object_areas
+from padseg.analysis import (SizeCorrelation, object_areas,
+                             object_overlap_by_size, size_bin_names)
 
 IGNORE = 255
 
@@ -99,3 +100,36 @@ def test_size_correlation_tool_names_a_model_without_pad(tiny):
          '--cfg-options'] + tiny.cfg_options, cwd=REPO, env=env,
         capture_output=True, text=True, timeout=300)
     assert done.returncode != 0 and 'no PAD layer' in done.stderr
+
+
+def test_object_overlap_by_size_counts_misses_and_spills_per_bin():
+    label = squares_label()  # sqrt(area) 2, 6 and 16
+    pred = label.copy()
+    perfect = object_overlap_by_size(pred, label, (4, 10), IGNORE, [0])
+    assert perfect[:, 2].tolist() == [1, 1, 1]  # one object per bin
+    assert np.array_equal(perfect[:, 0], perfect[:, 1])  # IoU 1 everywhere
+    assert perfect[:, 0].tolist() == [4, 36, 256]
+    pred[1:3, 1:3] = 0      # the small object missed
+    pred[13, 14:30] = 3     # the large one spills one row above itself
+    pred[0, 30] = 3         # outside its box grown by 0.25 * 16 = 4 px
+    result = object_overlap_by_size(pred, label, (4, 10), IGNORE, [0])
+    assert result[0, :2].tolist() == [0, 4]
+    assert result[1, :2].tolist() == [36, 36]
+    # the row above counts, the far pixel (14 rows above the square) not
+    assert result[2, :2].tolist() == [256, 256 + 16]
+    # ignored pixels count nowhere, not even as a spill
+    ignored = label.copy()
+    ignored[13, 14:30] = IGNORE
+    again = object_overlap_by_size(pred, ignored, (4, 10), IGNORE, [0])
+    assert again[2, :2].tolist() == [256, 256]
+    with pytest.raises(ValueError, match='one shape'):
+        object_overlap_by_size(pred[:-1], label, (4, ))
+
+
+def test_size_bin_names_follow_the_edges():
+    assert size_bin_names((16, 32)) == ['<16px', '16-32px', '>=32px']
+    assert size_bin_names((24, )) == ['<24px', '>=24px']
+    with pytest.raises(ValueError, match='increasing'):
+        size_bin_names((32, 16))
+    with pytest.raises(ValueError, match='positive'):
+        size_bin_names((0, 16))
