@@ -16,14 +16,9 @@ model = dict(
             dilations=(1, 2, 4),
             aggregation='markov',
             prior_init='base')))
-# Trained from scratch, the priors (the aggregation weights: every parameter
-# named '...aggregation...') learn at 10x the network's rate: in study 5 the
-# layers then decide (entropy 0.1-0.3 nats instead of 0.5-0.7) and mIoU was
-# higher on each of 5 seeds (82.83 +- 1.80 against 81.05 +- 1.44); with ASPP
-# (digits, study 1) it cost nothing. The paper's configs fine-tune ImageNet
-# weights and keep the prior at the network's rate, as measured there.
-optim_wrapper = dict(
-    paramwise_cfg=dict(custom_keys={'aggregation': dict(lr_mult=10.0)}))
+# The priors learn at 10x the network's rate: the layer's default
+# prior_gain=10 (study 6 in docs/pad_layer.md; study 5 set the same speed
+# with paramwise_cfg lr_mult=10 under AdamW, which the gain now replaces).
 custom_hooks = [
     dict(type='TauAnnealingHook', start=1.0, end=0.1, schedule='exponential'),
     dict(type='DilationLoggerHook'),

@@ -11,7 +11,10 @@ model = dict(
         pad_cfg=dict(
             dilations=(1, 2, 4),
             aggregation='markov',
-            prior_init='base')))
+            prior_init='base',
+            # the prior's speed its studies measured (1-4 in
+            # docs/pad_layer.md); the layer's default is 10 since study 6
+            prior_gain=1.0)))
 custom_hooks = [
     dict(type='TauAnnealingHook', start=1.0, end=0.1, schedule='exponential'),
     dict(type='DilationLoggerHook'),

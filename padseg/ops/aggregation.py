@@ -29,6 +29,15 @@ become as sure of its dilation as training makes it (a bounded ``f`` such as
 for three candidates, at every temperature). Any mmcv activation can be
 chosen with ``act_cfg``.
 
+Learning speed (``gain``): every weight and bias is stored divided by
+``gain`` and multiplied by it in the forward pass. The function and its
+start-up state are the same for any gain; a step of the optimizer moves the
+prior ``gain`` times as far under Adam (whose step ignores the gradient's
+scale, so a gradient multiplier would change nothing there) and ``gain**2``
+times under SGD, with no ``paramwise_cfg``. Checkpoints carry the gain
+(``<aggregation>.gain``) and load into a layer of another gain as the same
+function; one without it was saved at gain 1.
+
 A fourth aggregation is a module registered in MMEngine's root ``MODELS`` with
 the constructor ``(in_channels, num_candidates, base_index, act_cfg)``, a
 ``forward(y, prev_prior)`` returning the prior, and a class attribute
@@ -44,7 +53,7 @@ from torch import Tensor, nn
 
 __all__ = [
     'MarkovAggregation', 'RecurrentAggregation', 'GatedAggregation',
-    'build_aggregation', 'PRIOR_INITS'
+    'build_aggregation', 'PRIOR_INITS', 'check_gain'
 ]
 
 #: Start-up states of the hidden prior (see the module docstring).
@@ -77,6 +86,8 @@ class MarkovAggregation(nn.Module):
         act_cfg (dict): The non-linearity ``f``. Default: ``dict(type='ELU')``.
         prior_init (str): Start-up state of the prior, one of
             :data:`PRIOR_INITS`. Default: ``'base'``.
+        gain (float): Learning speed of the prior's weights (see the module
+            docstring), > 0. Default: 1.0.
     """
 
     uses_previous_prior = False
@@ -86,11 +97,13 @@ class MarkovAggregation(nn.Module):
                  num_candidates: int,
                  base_index: int = 0,
                  act_cfg: dict = dict(type='ELU'),
-                 prior_init: str = 'base') -> None:
+                 prior_init: str = 'base',
+                 gain: float = 1.0) -> None:
         super().__init__()
         if prior_init not in PRIOR_INITS:
             raise ValueError(f'prior_init must be one of {PRIOR_INITS}, got '
                              f'{prior_init!r}')
+        self.gain = check_gain(gain)
         self.in_channels = in_channels
         self.num_candidates = num_candidates
         self.base_index = base_index
@@ -117,12 +130,33 @@ class MarkovAggregation(nn.Module):
                 fan_in = weights[name[:-len('_bias')]].shape[1] if \
                     name.endswith('_bias') else param.shape[1]
                 bound = 1 / math.sqrt(fan_in)
-                param.uniform_(-bound, bound)
+                param.uniform_(-bound / self.gain, bound / self.gain)
             if self.prior_init == 'base':
-                self.u_h_bias[self.base_index] = BASE_PRIOR_BIAS
+                self.u_h_bias[self.base_index] = BASE_PRIOR_BIAS / self.gain
+
+    def scaled(self, param: Tensor) -> Tensor:
+        """A weight as the equations use it: the stored one times ``gain``."""
+        return param * self.gain if self.gain != 1.0 else param
+
+    def _save_to_state_dict(self, destination, prefix, keep_vars) -> None:
+        super()._save_to_state_dict(destination, prefix, keep_vars)
+        destination[prefix + 'gain'] = torch.tensor(self.gain)
+
+    def _load_from_state_dict(self, state_dict, prefix, *args,
+                              **kwargs) -> None:
+        # the stored weights of a checkpoint saved at another gain (one
+        # without ``gain`` was saved at 1) are rescaled to the same function
+        saved = state_dict.pop(prefix + 'gain', None)
+        saved = 1.0 if saved is None else check_gain(float(saved))
+        if saved != self.gain:
+            for name, _ in self.named_parameters(recurse=False):
+                if prefix + name in state_dict:
+                    state_dict[prefix + name] = (state_dict[prefix + name] *
+                                                 (saved / self.gain))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def input_term(self, y: Tensor) -> Tensor:
-        return conv1x1(y, self.u_h, self.u_h_bias)
+        return conv1x1(y, self.scaled(self.u_h), self.scaled(self.u_h_bias))
 
     def forward(self, y: Tensor, prev_prior: Optional[Tensor]) -> Tensor:
         return self.act(self.input_term(y))
@@ -144,7 +178,8 @@ class RecurrentAggregation(MarkovAggregation):
 
     def forward(self, y: Tensor, prev_prior: Optional[Tensor]) -> Tensor:
         prev = _zeros_if_none(prev_prior, y, self.num_candidates)
-        return self.act(conv1x1(prev, self.w_h) + self.input_term(y))
+        return self.act(conv1x1(prev, self.scaled(self.w_h)) +
+                        self.input_term(y))
 
 
 class GatedAggregation(MarkovAggregation):
@@ -168,9 +203,19 @@ class GatedAggregation(MarkovAggregation):
     def forward(self, y: Tensor, prev_prior: Optional[Tensor]) -> Tensor:
         prev = _zeros_if_none(prev_prior, y, self.num_candidates)
         gate = torch.sigmoid(
-            conv1x1(prev, self.w_a) + conv1x1(y, self.u_a, self.u_a_bias))
-        return self.act(gate * conv1x1(prev, self.w_h) +
+            conv1x1(prev, self.scaled(self.w_a)) +
+            conv1x1(y, self.scaled(self.u_a), self.scaled(self.u_a_bias)))
+        return self.act(gate * conv1x1(prev, self.scaled(self.w_h)) +
                         (1 - gate) * self.input_term(y))
+
+
+def check_gain(gain) -> float:
+    """``gain`` as a float, or a ValueError naming it."""
+    if (not isinstance(gain, (int, float)) or isinstance(gain, bool)
+            or not 0 < gain < float('inf')):
+        raise ValueError(f'prior gain must be a finite number > 0, got '
+                         f'{gain!r}')
+    return float(gain)
 
 
 def _zeros_if_none(prev_prior: Optional[Tensor], y: Tensor,
@@ -188,7 +233,8 @@ for _cls in (MarkovAggregation, RecurrentAggregation, GatedAggregation):
 
 def build_aggregation(aggregation: Union[str, dict], in_channels: int,
                       num_candidates: int, base_index: int,
-                      act_cfg: dict, prior_init: str = 'base') -> nn.Module:
+                      act_cfg: dict, prior_init: str = 'base',
+                      gain: float = 1.0) -> nn.Module:
     """Build an aggregation from a short name (``'markov'``, ``'recurrent'``,
     ``'gated'``), a registered type name, or a config dict.
 
@@ -216,8 +262,11 @@ def build_aggregation(aggregation: Union[str, dict], in_channels: int,
     cfg.setdefault('num_candidates', num_candidates)
     cfg.setdefault('base_index', base_index)
     cfg.setdefault('act_cfg', act_cfg)
-    if prior_init != 'base':  # an aggregation of one's own may not take it
+    # an aggregation of one's own may take neither
+    if prior_init != 'base':
         cfg.setdefault('prior_init', prior_init)
+    if check_gain(gain) != 1.0:
+        cfg.setdefault('gain', gain)
     aggregation_cls = MODELS.get(cfg['type']) if isinstance(
         cfg['type'], str) else cfg['type']
     if not (isinstance(aggregation_cls, type)

@@ -211,6 +211,15 @@ class PADConv2d(nn.Conv2d):
             (PyTorch's default start of the aggregation's 1x1 kernels). See
             :mod:`padseg.ops.aggregation` and docs/pad_layer.md.
             Default: ``'base'``.
+        prior_gain (float): Learning speed of the hidden prior: its weights
+            are stored divided by this and multiplied back in the forward
+            pass, so any optimizer (Adam: ``prior_gain`` x, SGD:
+            ``prior_gain**2`` x) moves the prior faster than the network,
+            without ``paramwise_cfg``; the function is the same. At 1 the
+            prior of a from-scratch or fine-tuned layer hardly leaves its
+            start in a short schedule; 10 won on val from scratch (Adam)
+            and fine-tuning (SGD) (docs/pad_layer.md, study 6).
+            Default: 10.0.
         gpu_kernel (str, optional): What computes the layer on CUDA:
             ``'reference'`` (one cuDNN convolution per candidate) or
             ``'triton'`` (padseg's Triton kernels, see docs/benchmarks.md)
@@ -245,6 +254,7 @@ class PADConv2d(nn.Conv2d):
                  inference: str = 'argmax',
                  act_cfg: dict = dict(type='ELU'),
                  prior_init: str = 'base',
+                 prior_gain: float = 10.0,
                  gpu_kernel: Optional[str] = None,
                  device=None,
                  dtype=None) -> None:
@@ -307,7 +317,7 @@ class PADConv2d(nn.Conv2d):
         self.aggregation = build_aggregation(aggregation, in_channels,
                                              len(self.dilations),
                                              self.base_index, act_cfg,
-                                             prior_init)
+                                             prior_init, prior_gain)
         self.chain: Optional[PADChain] = None
         # Analysis and logging: counts the open padseg.ops.record_dilations
         # blocks; none by default, so no tensor outlives the forward pass.

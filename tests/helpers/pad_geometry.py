@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from padseg.ops import PADConv2d, compiled, link_pad_chain
+from padseg.ops import PADConv2d, compiled, link_pad_chain, pad_layers
 
 # (in, out, kernel, stride, base dilation, groups, dilations, H, W, bias):
 # stride 1 and 2, groups (and depthwise), base dilation 2, 5x5 kernels, odd
@@ -59,11 +59,13 @@ def kernels(request, monkeypatch):
 
 
 def randomise(module: nn.Module) -> None:
-    """Unit-variance priors: every candidate wins some pixels."""
+    """Unit-variance priors: every candidate wins some pixels (the stored
+    weights are the effective ones over the aggregation's gain)."""
     with torch.no_grad():
-        for name, param in module.named_parameters():
-            if 'aggregation' in name:
-                param.normal_(0, param.shape[-1]**-0.5)
+        for _, layer in pad_layers(module):
+            gain = layer.aggregation.gain
+            for param in layer.aggregation.parameters():
+                param.normal_(0, param.shape[-1]**-0.5 / gain)
 
 
 def make_net(aggregation, **pad_cfg):

@@ -17,7 +17,8 @@ def pad_net(aggregation='markov'):
         PADConv2d(4, 4, 3, padding=2, dilation=2, aggregation=aggregation))
     with torch.no_grad():
         for _, layer in pad_layers(net):
-            layer.aggregation.u_h.normal_(0, 2.0)
+            # priors of std 2 (stored over the aggregation's gain)
+            layer.aggregation.u_h.normal_(0, 2.0 / layer.aggregation.gain)
     link_pad_chain(net)
     return net
 

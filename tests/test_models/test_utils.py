@@ -10,7 +10,7 @@ from padseg.ops import PADConv2d, link_pad_chain
 def test_check_pad_cfg():
     assert PAD_CFG_KEYS == ('dilations', 'aggregation', 'tau', 'hard',
                             'inference', 'act_cfg', 'prior_init',
-                            'gpu_kernel')
+                            'prior_gain', 'gpu_kernel')
     pad_cfg = dict(dilations=(1, 2, 3), aggregation='gated', tau=0.5)
     checked = check_pad_cfg(pad_cfg)
     assert checked == pad_cfg and checked is not pad_cfg

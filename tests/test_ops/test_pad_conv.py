@@ -61,7 +61,9 @@ def test_training_matches_equation_2_reference():
     out = layer(x)
 
     agg = layer.aggregation
-    h = F.elu(F.conv2d(x, agg.u_h[:, :, None, None], agg.u_h_bias))
+    # eq. 3 (Markov) with the weights as the equations use them
+    h = F.elu(F.conv2d(x, agg.scaled(agg.u_h)[:, :, None, None],
+                       agg.scaled(agg.u_h_bias)))
     torch.manual_seed(123)
     u = torch.rand_like(h).clamp(1e-10, 1 - torch.finfo(torch.float32).eps)
     d = torch.softmax((h - torch.log(-torch.log(u))) / 0.7, dim=1)
@@ -118,7 +120,9 @@ def test_eval_is_deterministic_and_soft_mode_is_the_expectation():
     x = torch.randn(2, 4, 10, 10)
     torch.testing.assert_close(layer(x), layer(x), rtol=0, atol=0)
     agg = layer.aggregation
-    h = F.elu(F.conv2d(x, agg.u_h[:, :, None, None], agg.u_h_bias))
+    # eq. 3 (Markov) with the weights as the equations use them
+    h = F.elu(F.conv2d(x, agg.scaled(agg.u_h)[:, :, None, None],
+                       agg.scaled(agg.u_h_bias)))
     probs = torch.softmax(h / 2.0, dim=1)
     expected = pad_conv2d_reference(x, layer.weight, layer.bias, probs,
                                      (1, 1), layer.candidate_paddings,
@@ -333,7 +337,7 @@ def test_parent_kaiming_init_does_not_touch_the_prior():
     net.init_weights()
     agg = net.body[0].aggregation
     assert torch.all(agg.u_h == 0)
-    assert agg.u_h_bias.tolist() == [3.0, 0.0, 0.0]
+    assert agg.scaled(agg.u_h_bias).tolist() == pytest.approx([3.0, 0.0, 0.0])
 
 
 @pytest.mark.parametrize('kwargs,match', [

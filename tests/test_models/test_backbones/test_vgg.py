@@ -264,7 +264,8 @@ def test_pad_loads_torchvision_checkpoint(tmp_path, log_records):
     missing = set(model.state_dict()) - set(converted)
     assert missing == {
         f'conv5_{i}.conv.{p}' for i in (1, 2, 3)
-        for p in ('aggregation.u_h', 'aggregation.u_h_bias', 'tau')
+        for p in ('aggregation.u_h', 'aggregation.u_h_bias',
+                  'aggregation.gain', 'tau')
     }
     assert not set(converted) - set(model.state_dict())
     for key, value in model.state_dict().items():
