@@ -1,32 +1,39 @@
-"""The main job: on embedded data where the receptive field decides, does
-PAD beat the regular network and match the best single fixed dilation, by
-more than the noise?
+"""The main job: does a per-pixel dilation (PAD) beat the best fixed
+dilation, on data nothing was chosen on?
 
-1. writes the rings dataset in the Pascal VOC layout (deterministic, seed 0;
-   ``make_shapes_voc(..., outline=2, class_by='colour')``): shapes of 6-90 px
-   drawn as a thin band, labelled (by colour) over their whole area, so a
-   pixel inside a large ring needs a receptive field that reaches the ring;
-2. trains and tests three models over several seeds, two runs at a time,
-   each through ``tools/train.py`` and ``tools/test.py`` (logs in
-   ``<work-dir>/<model>/seed<s>/run.log``, one progress line per finished
-   run): the regular FCN (stem + layer1 of ResNetV1c-18 w16, output stride
-   4, layer1 at dilation 1), the same network with layer1 at the best single
-   fixed dilation of docs/pad_layer.md's study 5 (4), and the PAD network
-   (PAD in layer1's four 3x3 convs, the shipped defaults);
-3. prints mIoU as mean +- spread over the seeds, whether the benchmark tells
-   the fixed dilations apart (best fixed vs regular, against the spread), the
-   PAD layers' share of training pixels per dilation with the entropy of
-   their dilation law and the norm of their prior's gradient, and a verdict:
-   PAD against the regular network and against the best fixed dilation;
-4. writes dilation maps of the first seed's PAD model for a few val images
-   and prints, per PAD layer, the rank correlation of its expected dilation
-   with the size of the object under each pixel.
+1. writes the nested rings (``make_shapes_voc(..., scene='nested')``) in the
+   Pascal VOC layout: large rings whose inside needs a receptive field that
+   reaches them, and small rings of other colours inside them, which a
+   large field mixes with the large ring around them. Three disjoint splits
+   from separate random streams: train, val and test;
+2. trains every model over the seeds, two runs at a time, each through
+   ``tools/train.py`` (which validates the last checkpoint on val) and
+   ``tools/test.py`` (on test): the showcase FCN (stem + layer1 of
+   ResNetV1c-18 w16 at output stride 4) with layer1 at dilation 1
+   (``regular``), 2 (``fixed-d2``) and 4 (``fixed-d4``), and with PAD in
+   layer1's four 3x3 convs (``PAD``, the layer's defaults). One seed gives
+   every model the same data order and the same initial weights of the
+   parts they share, so the models are compared seed by seed;
+3. chooses on **val** only: the best fixed dilation is the fixed model with
+   the highest mean val mIoU;
+4. reports on **test** only: mIoU mean +- sd per model, the IoU of objects
+   per size, whether the benchmark tells models apart (best fixed - regular
+   against twice the larger spread), PAD - best fixed as the paired
+   per-seed difference with its 95 % t-interval, PAD's dilation shares, a
+   verdict and the goals of issue 31; then dilation maps and the object-size
+   correlation of the first seed's PAD model (val images).
 
-    python tools/main_job.py [--work-dir work_dirs/main_job] [--seeds 0 1 2]
-        [--max-iters 2000] [--jobs 2]
+    python tools/main_job.py [--work-dir work_dirs/main_job]
+        [--seeds 0 1 2 3 4] [--max-iters 1000] [--jobs 2]
+
+Writes ``results.md`` (what it prints) and ``results.json`` (one record per
+run: ``name``, ``seed``, ``val``, ``test`` (mIoU on each split),
+``test_sizes`` (object IoU per size bin on test), ``shares``) in the work
+directory.
 """
 import argparse
 import json
+import math
 import os.path as osp
 import statistics
 import subprocess
@@ -40,78 +47,168 @@ sys.path.insert(0, osp.join(REPO, 'tools', 'dataset_converters'))
 
 from seed_study import run, run_all, summary, table  # noqa: E402
 
-REGULAR = 'configs/rings/fcn_r18w16-layer1_1xb8-2k_rings-96x96.py'
-PAD = 'configs/rings/fcn_pad-r18w16-layer1_1xb8-2k_rings-96x96.py'
-#: The best single dilation of layer1 in docs/pad_layer.md's study 5.
-FIXED = ('fixed-d4', 'model.backbone.dilations=(4,)')
+REGULAR = 'configs/nested/fcn_r18w16-layer1_1xb8-1k_nested-96x96.py'
+PAD = 'configs/nested/fcn_pad-r18w16-layer1_1xb8-1k_nested-96x96.py'
+#: The fixed-dilation models: the regular config with layer1 at dilation d.
+FIXED = {'regular': 1, 'fixed-d2': 2, 'fixed-d4': 4}
+#: A PAD layer "chooses per pixel" when no dilation takes more than this
+#: share of its training pixels.
+PER_PIXEL = 0.9
 
 
-def _stats(runs):
-    """``{model: (mean, spread, min, max)}`` in the order of ``runs``."""
-    return {name: summary([r['mIoU'] for r in runs if r['name'] == name])
-            for name in dict.fromkeys(r['name'] for r in runs)}
+def records(runs):
+    """One record per run: name, seed, mIoU on val and on test, the object
+    IoU per size bin on test, the PAD layers' shares."""
+    out = []
+    for r in runs:
+        sizes = {k[len('objIoU_'):]: v for k, v in r['test_metrics'].items()
+                 if k.startswith('objIoU_')}
+        out.append(dict(name=r['name'], seed=r['seed'],
+                        val=r['val_metrics'].get('mIoU', float('nan')),
+                        test=r['test_metrics']['mIoU'], test_sizes=sizes,
+                        shares=r['shares'], learning=r['learning'],
+                        seconds=r['seconds']))
+    return out
 
 
-def _gap(stats, a, b):
-    """``a``'s mean minus ``b``'s, and the larger of their two spreads."""
-    return stats[a][0] - stats[b][0], max(stats[a][1], stats[b][1])
+def values(recs, name, key='test'):
+    """``key`` of model ``name``'s records, ordered by seed."""
+    return [r[key] for r in sorted(recs, key=lambda r: r['seed'])
+            if r['name'] == name]
 
 
-def _compare(stats, a, b) -> str:
-    """``a`` against ``b``: the gap, the larger spread, and which side of it
-    the gap lies on."""
-    gap, noise = _gap(stats, a, b)
-    head = (f'{a} {stats[a][0]:.2f} vs {b} {stats[b][0]:.2f} mIoU: '
-            f'{gap:+.2f}, spread {noise:.2f}: ')
-    if gap > noise:
-        return head + f'{a} wins by more than the spread over seeds.'
-    if gap < -noise:
-        return head + f'{a} loses to {b} by more than the spread over seeds.'
-    return head + 'within the spread over seeds.'
+def best_fixed(recs):
+    """The fixed model with the highest mean val mIoU (chosen on val)."""
+    return max(FIXED, key=lambda name: statistics.mean(values(recs, name,
+                                                              'val')))
 
 
-def discriminates(runs, regular='regular', fixed=FIXED[0]) -> str:
-    """Can this benchmark tell models apart? The best fixed dilation against
-    dilation 1 (the regular network), in units of the larger spread."""
-    stats = _stats(runs)
-    gap, noise = _gap(stats, fixed, regular)
+def t_quantile(dof: int) -> float:
+    """The 97.5 % quantile of Student's t with ``dof`` degrees of freedom."""
+    from scipy import stats
+    return float(stats.t.ppf(0.975, dof))
+
+
+def paired(recs, a, b, split='test'):
+    """``a - b`` seed by seed on ``split``: mean, sd and the 95 %
+    t-interval of the mean difference, and the differences."""
+    by_seed = {n: {r['seed']: r[split] for r in recs if r['name'] == n}
+               for n in (a, b)}
+    seeds = sorted(set(by_seed[a]) & set(by_seed[b]))
+    diffs = [by_seed[a][s] - by_seed[b][s] for s in seeds]
+    mean = statistics.mean(diffs)
+    sd = statistics.stdev(diffs) if len(diffs) > 1 else float('nan')
+    half = t_quantile(len(diffs) - 1) * sd / math.sqrt(len(diffs))
+    return dict(mean=mean, sd=sd, low=mean - half, high=mean + half,
+                diffs=diffs, seeds=seeds)
+
+
+def interval_text(a, b, p) -> str:
+    head = (f'{a} - {b} on test, paired by seed ({len(p["diffs"])} seeds: '
+            + ', '.join(f'{d:+.2f}' for d in p['diffs']) +
+            f'): {p["mean"]:+.2f} mIoU, 95 % interval [{p["low"]:+.2f}, '
+            f'{p["high"]:+.2f}]: ')
+    if p['low'] > 0:
+        return head + f'{a} is better.'
+    if p['high'] < 0:
+        return head + f'{a} is worse.'
+    return head + 'not distinguishable (the interval holds 0).'
+
+
+def test_table(recs, names) -> str:
+    lines = ['| model | seeds | val mIoU | test mIoU | test sd | test min - max |',
+             '|---|---|---|---|---|---|']
+    for name in names:
+        val, test = values(recs, name, 'val'), values(recs, name)
+        mean, sd, low, high = summary(test)
+        lines.append(f'| {name} | {len(test)} | {statistics.mean(val):.2f} | '
+                     f'{mean:.2f} | {sd:.2f} | {low:.2f} - {high:.2f} |')
+    return '\n'.join(lines)
+
+
+def size_table(recs, names) -> str:
+    """Object IoU per size bin on test, mean +- sd over the seeds."""
+    bins = list(next(r['test_sizes'] for r in recs))
+    lines = ['IoU of the objects per size (sqrt(area); ObjectSizeIoU) on '
+             'test, mean +- sd over seeds', '',
+             '| model | ' + ' | '.join(bins) + ' |',
+             '|---|' + '---|' * len(bins)]
+    for name in names:
+        cells = []
+        for b in bins:
+            mean, sd, _, _ = summary([r['test_sizes'][b] for r in recs
+                                      if r['name'] == name])
+            cells.append(f'{mean:.2f} +- {sd:.2f}')
+        lines.append(f'| {name} | ' + ' | '.join(cells) + ' |')
+    return '\n'.join(lines)
+
+
+def discriminates(recs, best, regular='regular') -> str:
+    """Can this benchmark tell models apart on test? The best fixed dilation
+    against dilation 1, in units of the larger of their two spreads."""
+    (b_mean, b_sd, _, _), (r_mean, r_sd, _, _) = (
+        summary(values(recs, best)), summary(values(recs, regular)))
+    gap, noise = b_mean - r_mean, max(b_sd, r_sd)
     ratio = gap / noise if noise > 0 else float('inf')
-    head = (f'Benchmark: {fixed} {stats[fixed][0]:.2f} vs {regular} '
-            f'{stats[regular][0]:.2f} mIoU: {gap:+.2f}, {ratio:.1f} x the '
-            f'spread ({noise:.2f}). ')
-    if gap > noise:
-        return head + ('The fixed dilations differ by more than the spread: '
-                       'this benchmark tells models apart.')
-    return head + ('The fixed dilations do not differ beyond the spread: this '
-                   'run cannot tell models apart, and the verdict below '
-                   'means little.')
+    head = (f'Benchmark (test): {best} {b_mean:.2f} vs {regular} '
+            f'{r_mean:.2f} mIoU: {gap:+.2f}, {ratio:.1f} x the larger spread '
+            f'({noise:.2f}). ')
+    if ratio > 2:
+        return head + ('More than twice the spread: this benchmark tells '
+                       'models apart.')
+    return head + ('Not more than twice the spread: this run cannot tell '
+                   'models apart, and the verdict below means little.')
 
 
-def verdict(runs, pad='PAD', regular='regular', fixed=FIXED[0]) -> str:
-    """PAD against the regular network and against the best fixed dilation,
-    each gap against the larger of the two spreads, and one sentence on
-    what that shows."""
-    stats = _stats(runs)
-    lines = [_compare(stats, pad, regular), _compare(stats, pad, fixed)]
-    gap, noise = _gap(stats, pad, regular)
-    beats_regular = gap > noise
-    gap, noise = _gap(stats, pad, fixed)
-    if beats_regular and gap > noise:
-        last = ('PAD beats both the regular network and the best fixed '
-                'dilation by more than the spread.')
-    elif beats_regular and gap >= -noise:
-        last = ('PAD beats the regular network by more than the spread and '
-                'matches the best fixed dilation within it, without being '
-                'told which dilation to use; it does not show a gain over '
-                'that dilation here.')
-    elif gap < -noise:
-        last = ('PAD loses to the best fixed dilation by more than the '
-                'spread.')
+def per_pixel_layers(record):
+    """The PAD layers of a run whose largest dilation share is at most
+    :data:`PER_PIXEL`."""
+    return [layer for layer, shares in record['shares'].items()
+            if shares and max(shares.values()) <= PER_PIXEL]
+
+
+def verdict(recs, best, pad='PAD', regular='regular') -> str:
+    """PAD against the best fixed dilation (chosen on val) and the regular
+    network, paired on test; PAD's spread; the goals of issue 31."""
+    vs_best, vs_regular = paired(recs, pad, best), paired(recs, pad, regular)
+    pad_sd, best_sd = summary(values(recs, pad))[1], summary(
+        values(recs, best))[1]
+    b_mean, r_mean = (statistics.mean(values(recs, n))
+                      for n in (best, regular))
+    spread = max(summary(values(recs, n))[1] for n in (best, regular))
+    pad_runs = [r for r in recs if r['name'] == pad]
+    choosing = [len(per_pixel_layers(r)) for r in pad_runs]
+    goals = [
+        (vs_best['mean'] >= 1.5 and vs_best['low'] > 0,
+         f'PAD - best fixed >= +1.5 mIoU with the interval above 0 '
+         f'({vs_best["mean"]:+.2f}, [{vs_best["low"]:+.2f}, '
+         f'{vs_best["high"]:+.2f}])'),
+        (pad_sd <= 2 * best_sd,
+         f"PAD's spread <= 2 x the best fixed's ({pad_sd:.2f} vs "
+         f'{best_sd:.2f}, {pad_sd / best_sd if best_sd else float("inf"):.1f}'
+         ' x)'),
+        (b_mean - r_mean > 2 * spread,
+         f'the benchmark discriminates ({best} - {regular} '
+         f'{b_mean - r_mean:+.2f} vs 2 x {spread:.2f})'),
+        (bool(pad_runs) and min(choosing) > 0,
+         'the PAD layers use more than one dilation (layers with no dilation '
+         f'above {PER_PIXEL:.0%} of pixels, per seed: '
+         + ', '.join(str(c) for c in choosing) + ')'),
+    ]
+    lines = [f'Verdict ({len(vs_best["diffs"])} seeds; {best} chosen on val, '
+             'all numbers on test):',
+             '- ' + interval_text(pad, best, vs_best),
+             '- ' + interval_text(pad, regular, vs_regular)]
+    if vs_best['low'] > 0:
+        lines.append('PAD beats the best fixed dilation on test.')
+    elif vs_best['high'] < 0:
+        lines.append('PAD loses to the best fixed dilation on test.')
     else:
-        last = ('PAD does not beat the regular network by more than the '
-                'spread: this run does not show that PAD helps.')
-    return (f'Verdict (mean of {len([r for r in runs if r["name"] == pad])} '
-            'seeds):\n- ' + '\n- '.join(lines) + '\n' + last)
+        lines.append('PAD does not beat the best fixed dilation on test: the '
+                     'two are not distinguishable over these seeds.')
+    lines += ['', 'Goals (issue 31):'] + [
+        f'- [{"x" if met else " "}] {text}' for met, text in goals]
+    return '\n'.join(lines)
 
 
 def size_lines(path) -> str:
@@ -132,11 +229,13 @@ def size_lines(path) -> str:
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--work-dir', default='work_dirs/main_job')
-    parser.add_argument('--data-root', default='data/rings_voc')
+    parser.add_argument('--data-root', default='data/nested_voc')
     parser.add_argument('--num-train', type=int, default=400)
     parser.add_argument('--num-val', type=int, default=100)
-    parser.add_argument('--max-iters', type=int, default=2000)
-    parser.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
+    parser.add_argument('--num-test', type=int, default=200)
+    parser.add_argument('--max-iters', type=int, default=1000)
+    parser.add_argument('--seeds', type=int, nargs='+',
+                        default=[0, 1, 2, 3, 4])
     parser.add_argument('--jobs', type=int, default=2,
                         help='runs at a time (default 2: one per core)')
     parser.add_argument('--cfg-options', nargs='+', default=[],
@@ -144,15 +243,20 @@ def main():
                         'and tools/test.py)')
     args = parser.parse_args()
     if len(args.seeds) < 2 or len(set(args.seeds)) != len(args.seeds):
-        parser.error('--seeds needs at least two different seeds (a spread)')
-    if args.max_iters < 1 or args.jobs < 1:
-        parser.error('--max-iters and --jobs must be positive')
+        parser.error('--seeds needs at least two different seeds (a paired '
+                     'interval)')
+    if min(args.max_iters, args.jobs, args.num_train, args.num_val,
+           args.num_test) < 1:
+        parser.error('--max-iters, --jobs and the split sizes must be '
+                     'positive')
 
     from shapes_scenes import make_shapes_voc
     start = time.time()
-    print(f'[1/3] writing the rings dataset to {args.data_root}', flush=True)
+    print(f'[1/3] writing the nested rings to {args.data_root} (train '
+          f'{args.num_train}, val {args.num_val}, test {args.num_test})',
+          flush=True)
     make_shapes_voc(args.data_root, args.num_train, args.num_val, (96, 96),
-                    0, outline=2, class_by='colour')
+                    0, num_test=args.num_test, scene='nested')
     data_root = osp.join(args.data_root, 'VOC2012')
     common = [
         f'train_dataloader.dataset.data_root={data_root}',
@@ -163,18 +267,22 @@ def main():
         f'param_scheduler.0.end={args.max_iters}',
         f'default_hooks.checkpoint.interval={args.max_iters}',
     ] + args.cfg_options
-    entries = {'regular': REGULAR, FIXED[0]: REGULAR, 'PAD': PAD}
-    extra = {'regular': [], FIXED[0]: [FIXED[1]], 'PAD': []}
-    print(f'[2/3] training and testing {len(entries)} models x '
-          f'{len(args.seeds)} seeds ({args.max_iters} iterations each, '
-          f'{args.jobs} at a time):', flush=True)
+    entries = dict({name: REGULAR for name in FIXED}, PAD=PAD)
+    extra = {name: [f'model.backbone.dilations=({d},)']
+             for name, d in FIXED.items()}
+    extra['PAD'] = []
+    print(f'[2/3] training (val: the last checkpoint) and testing '
+          f'{len(entries)} models x {len(args.seeds)} seeds '
+          f'({args.max_iters} iterations each, {args.jobs} at a time):',
+          flush=True)
     for name, config in entries.items():
         print(f'    {name}: {config} {" ".join(extra[name])}', flush=True)
-    runs = run_all(entries, args.seeds, args.work_dir, common, extra,
-                   args.jobs)
+    recs = records(run_all(entries, args.seeds, args.work_dir, common, extra,
+                           args.jobs))
+    best = best_fixed(recs)
 
     print('[3/3] dilation maps and object-size correlation of the PAD model '
-          '(first seed)', flush=True)
+          '(first seed, val)', flush=True)
     maps_dir = osp.join(args.work_dir, 'dilation_maps')
     checkpoint = osp.join(args.work_dir, 'PAD', f'seed{args.seeds[0]}',
                           f'iter_{args.max_iters}.pth')
@@ -187,14 +295,22 @@ def main():
          size_file, '--cfg-options'] + common[:3],
         stdout=subprocess.DEVNULL)
 
-    text = '\n\n'.join([table(entries, runs), discriminates(runs),
-                        size_lines(size_file), verdict(runs)])
+    chosen = (f'Best fixed dilation, chosen on val: {best} (val mIoU: ' +
+              ', '.join(f'{n} {statistics.mean(values(recs, n, "val")):.2f}'
+                        for n in FIXED) + ').')
+    shares = table({'PAD': PAD}, [dict(r, mIoU=r['test']) for r in recs
+                                  if r['name'] == 'PAD'])
+    shares = shares[shares.index('PAD: share'):]
+    text = '\n\n'.join([
+        test_table(recs, entries), chosen, size_table(recs, entries),
+        discriminates(recs, best), shares, size_lines(size_file),
+        verdict(recs, best)])
     with open(osp.join(args.work_dir, 'results.md'), 'w') as f:
         f.write(text + '\n')
     with open(osp.join(args.work_dir, 'results.json'), 'w') as f:
-        json.dump(runs, f, indent=1)
+        json.dump(recs, f, indent=1)
     print('\n' + text)
-    per_run = statistics.mean(r['seconds'] for r in runs)
+    per_run = statistics.mean(r['seconds'] for r in recs)
     print(f'\ndilation maps: {maps_dir}')
     print(f'total time: {(time.time() - start) / 60:.1f} min '
           f'({per_run:.0f} s per run, {args.jobs} at a time)')

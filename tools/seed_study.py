@@ -51,6 +51,22 @@ def last_metrics(test_dir):
 LEARNING = ('entropy', 'prior_grad_norm')
 
 
+def last_val_metrics(work_dir):
+    """The metrics of the last validation during training (the scalars that
+    MMEngine's logger wrote), or ``{}`` when training never validated."""
+    files = sorted(glob.glob(osp.join(work_dir, '*', 'vis_data',
+                                      'scalars.json')))
+    metrics = {}
+    if files:
+        with open(files[-1]) as f:
+            for line in f:
+                record = json.loads(line)
+                if 'mIoU' in record:
+                    metrics = {k: v for k, v in record.items()
+                               if k not in ('step', 'data_time', 'time')}
+    return metrics
+
+
 def last_pad_scalars(work_dir):
     """From the last logged training step: ``{layer: {dilation: share}}``
     and ``{layer: {name: value}}`` for the names of :data:`LEARNING`."""
@@ -117,8 +133,9 @@ def parse_args(argv=None):
 def train_and_test(python, config, work_dir, options, test_options,
                    log=None, env=None):
     """One run through the real tools: train, then test the last
-    checkpoint. Returns the test metrics. With ``log`` (a path) the tools'
-    output goes there instead of the terminal; ``env``: their environment."""
+    checkpoint. Returns the test metrics (the config's test split). With
+    ``log`` (a path) the tools' output goes there instead of the terminal;
+    ``env``: their environment."""
     out = open(log, 'w') if log else None
     try:
         run([python, 'tools/train.py', config, '--work-dir', work_dir,
@@ -161,7 +178,9 @@ def run_all(entries, seeds, work_root, common, extra, jobs=1):
             env=env)
         shares, learning = last_pad_scalars(work_dir)
         return dict(name=name, seed=seed, mIoU=metrics['mIoU'],
-                    shares=shares, learning=learning,
+                    test_metrics=metrics,
+                    val_metrics=last_val_metrics(work_dir), shares=shares,
+                    learning=learning,
                     seconds=round(time.time() - started, 1))
 
     runs = []

@@ -104,13 +104,17 @@ def replace_with_pad(parent: nn.Module, name: str,
     dotted path as ``named_modules`` gives it) for a PAD layer built by
     :func:`pad_conv_like` that starts with the conv's weight and bias, under
     the same key, so the model starts as the plain one and its checkpoints
-    still load."""
+    still load. The swap draws nothing from the global random generator (the
+    new layer's throw-away initial weight is drawn from a forked one), so a
+    PAD model and its plain twin built after the same seed also initialise
+    every part they share alike: a comparison paired by seed."""
     # nn.Module.set_submodule came with torch 2.5 (and changed for a name
     # without a dot in 2.6); padseg supports torch >= 2.1, so by hand.
     owner_name, _, attr = name.rpartition('.')
     owner = parent.get_submodule(owner_name)
     conv = getattr(owner, attr)
-    pad = pad_conv_like(conv, pad_cfg)
+    with torch.random.fork_rng(devices=[]):
+        pad = pad_conv_like(conv, pad_cfg)
     with torch.no_grad():
         pad.weight.copy_(conv.weight)
         if conv.bias is not None:

@@ -33,14 +33,17 @@ CONFIGS = sorted(
     path.relative_to(CONFIG_ROOT).as_posix()
     for path in CONFIG_ROOT.rglob('*.py')
     if not {'_base_', 'classification'} & set(path.parts))
-#: The generated data sets (digits, shapes, rings) have no paper number.
+#: The generated data sets (digits, shapes, rings, nested) have no paper
+#: number.
 PAPER_CONFIGS = [
-    c for c in CONFIGS if not c.startswith(('digits/', 'shapes/', 'rings/'))
+    c for c in CONFIGS
+    if not c.startswith(('digits/', 'shapes/', 'rings/', 'nested/'))
 ]
 #: The dataset field of the file name decides the expected classes, so a
 #: config that forgets to set ``num_classes`` fails.
 NUM_CLASSES = {
-    'voc12aug': 21, 'cityscapes': 19, 'digits': 11, 'shapes': 4, 'rings': 4
+    'voc12aug': 21, 'cityscapes': 19, 'digits': 11, 'shapes': 4, 'rings': 4,
+    'nested': 4
 }
 #: PAD layers of each PAD backbone (file-name token) with its default
 #: placement (paper, Table 8): names and number.
@@ -59,7 +62,8 @@ INPUT_SIZE = 32
 
 def dataset_of(config: str) -> str:
     match = re.search(
-        r'_(voc12aug|cityscapes|digits|shapes|rings)-\d+x\d+\.py$', config)
+        r'_(voc12aug|cityscapes|digits|shapes|rings|nested)-\d+x\d+\.py$',
+        config)
     assert match, f'{config}: file name must end in _<dataset>-<H>x<W>.py'
     return match[1]
 
@@ -89,7 +93,8 @@ def pop_checkpoints(cfg) -> list:
 def test_configs_found():
     assert len(PAPER_CONFIGS) == 26
     assert {c.split('/')[0] for c in CONFIGS} == {
-        'ablations', 'deeplabv3plus', 'digits', 'fcn_vgg', 'rings', 'shapes'
+        'ablations', 'deeplabv3plus', 'digits', 'fcn_vgg', 'nested', 'rings',
+        'shapes'
     }
 
 
