@@ -1,10 +1,11 @@
 """A PAD layer learns the dilation the data asks for: the target is the same
 convolution at dilation 1 on the left half of the image and at dilation 4 on
-the right, the input carries which half it is, and only the prior trains.
-With the shipped defaults (Markov aggregation, ``prior_init='base'``, tau 1),
-soft and straight-through, the prior must move to the right candidate on at
-least 90 % of the pixels: a change that breaks learning fails here in
-seconds."""
+the right, the input carries which half it is. With the shipped defaults
+(Markov aggregation, ``prior_init='base'``, ``prior_gain=10``, tau 1) the
+prior must move to the right candidate on at least 90 % of the pixels:
+trained alone (soft and straight-through), and with the whole layer in a
+user's plain loop (Adam or SGD, one learning rate, no hooks). A change that
+breaks learning fails here in seconds."""
 import pytest
 import torch
 import torch.nn.functional as F
@@ -31,6 +32,24 @@ def halves_task(seed):
     return teacher, right[0, 0].bool(), batch
 
 
+def fit(layer, optimizer, batch, steps):
+    """Train ``layer`` towards the task's target; returns, in evaluation,
+    the argmax candidate of each pixel and the error relative to the
+    target's energy."""
+    for _ in range(steps):
+        x, target = batch()
+        loss = F.mse_loss(layer(x), target)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    layer.eval()
+    x, target = batch()
+    with torch.no_grad():
+        choice = layer.hidden_prior(x).argmax(dim=1)  # what argmax uses
+        error = F.mse_loss(layer(x), target) / target.pow(2).mean()
+    return choice, error.item()
+
+
 @pytest.mark.parametrize('hard', [False, True])
 def test_the_prior_moves_to_the_dilation_the_data_asks_for(hard):
     torch.manual_seed(0)
@@ -41,21 +60,11 @@ def test_the_prior_moves_to_the_dilation_the_data_asks_for(hard):
         layer.weight.copy_(teacher)
     layer.weight.requires_grad_(False)
     optimizer = torch.optim.Adam(layer.aggregation.parameters(), lr=0.05)
-    for _ in range(150):
-        x, target = batch()
-        loss = F.mse_loss(layer(x), target)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-    layer.eval()
-    x, target = batch()
-    with torch.no_grad():
-        choice = layer.hidden_prior(x).argmax(dim=1)  # what argmax uses
-        error = F.mse_loss(layer(x), target).item()
+    choice, error = fit(layer, optimizer, batch, 150)
     wanted = torch.where(right, 2, 0)  # candidate 4 on the right, 1 on the left
     assert (choice == wanted).float().mean() >= 0.9
     # and the layer then computes the target
-    assert error < 0.05 * target.pow(2).mean().item()
+    assert error < 0.05
 
 
 def train_plainly(optimizer_name, steps=300, seed=0, **layer_options):
@@ -71,19 +80,9 @@ def train_plainly(optimizer_name, steps=300, seed=0, **layer_options):
     optimizer = (torch.optim.Adam(layer.parameters(), lr=1e-3)
                  if optimizer_name == 'adam' else
                  torch.optim.SGD(layer.parameters(), lr=0.01, momentum=0.9))
-    for _ in range(steps):
-        x, target = batch()
-        loss = F.mse_loss(layer(x), target)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-    layer.eval()
-    x, target = batch()
-    with torch.no_grad():
-        choice = layer.hidden_prior(x).argmax(dim=1)
-        error = F.mse_loss(layer(x), target) / target.pow(2).mean()
+    choice, error = fit(layer, optimizer, batch, steps)
     wanted = torch.where(right, 2, 0)
-    return (choice == wanted).float().mean().item(), error.item()
+    return (choice == wanted).float().mean().item(), error
 
 
 @pytest.mark.parametrize('optimizer_name', ['adam', 'sgd'])
