@@ -287,8 +287,8 @@ def main():
     checkpoint = osp.join(args.work_dir, 'PAD', f'seed{args.seeds[0]}',
                           f'iter_{args.max_iters}.pth')
     run([sys.executable, 'tools/analysis/dilation_maps.py', PAD, checkpoint,
-         '--out-dir', maps_dir, '--num-images', '4', '--cfg-options'] +
-        common[:3])
+         '--split', 'val', '--out-dir', maps_dir, '--num-images', '4',
+         '--cfg-options'] + common[:3])
     size_file = osp.join(args.work_dir, 'size_correlation.json')
     run([sys.executable, 'tools/analysis/size_correlation.py', PAD,
          checkpoint, '--split', 'val', '--exclude-classes', '0', '--out',
