@@ -2,8 +2,9 @@
 # The study of docs/pad_layer.md ("The settings, measured over seeds"), as we
 # ran it: PAD settings against the regular network and fixed dilations, over
 # seeds 0-2, on the digits and on the shapes, from scratch and fine-tuned,
-# the FCN regime (study 4) and the showcase (study 5).
-# About 1.5 hours on 2 cores. Results in work_dirs/study*/results.md.
+# the FCN regime (study 4), the showcase (study 5) and the nested rings with
+# a held-out split (study 6).
+# About 2 hours on 2 cores. Results in work_dirs/study*/results.md.
 #
 #   bash tools/study_pad_settings.sh
 set -euo pipefail
@@ -77,7 +78,7 @@ $PY tools/dataset_converters/make_shapes.py --out data/rings_voc \
     --class-by colour
 RREG=configs/rings/fcn_r18w16-layer1_1xb8-2k_rings-96x96.py
 RPAD=configs/rings/fcn_pad-r18w16-layer1_1xb8-2k_rings-96x96.py
-LR1=optim_wrapper.paramwise_cfg.custom_keys.aggregation.lr_mult=1.0
+LR1=model.backbone.pad_cfg.prior_gain=1.0  # the config's prior is 10x (the default gain)
 $PY tools/seed_study.py d1=$RREG d2=$RREG d4=$RREG all2=$RPAD all4=$RPAD \
     pad-base=$RPAD pad-uniform=$RPAD pad-hard=$RPAD pad-lr10=$RPAD \
     --seeds 0 1 2 --jobs 2 --work-dir work_dirs/study5 \
@@ -94,3 +95,37 @@ $PY tools/seed_study.py d4=$RREG pad-base=$RPAD pad-uniform=$RPAD \
 $PY tools/seed_study.py lr10-uniform=$RPAD lr10-tau1=$RPAD --seeds 0 1 2 \
     --jobs 2 --work-dir work_dirs/study5c --set lr10-uniform $U \
     --set lr10-tau1 custom_hooks.0.end=1.0
+
+# 6. nested rings, train / val / test (the main job's data and schedule,
+#    1,000 iterations); every choice on val: the studies test on val.txt,
+#    test.txt is read by tools/main_job.py only
+$PY tools/dataset_converters/make_shapes.py --out data/nested_voc \
+    --scene nested --num-train 400 --num-val 100 --num-test 200 --seed 0
+N=data/nested_voc/VOC2012
+NREG=configs/nested/fcn_r18w16-layer1_1xb8-1k_nested-96x96.py
+NPAD=configs/nested/fcn_pad-r18w16-layer1_1xb8-1k_nested-96x96.py
+ONVAL="$(data $N) test_dataloader.dataset.ann_file=ImageSets/Segmentation/val.txt"
+G1=model.backbone.pad_cfg.prior_gain=1.0
+$PY tools/seed_study.py d1=$NREG d2=$NREG d4=$NREG gain1=$NPAD lr10=$NPAD \
+    gain10=$NPAD gain3=$NPAD tau1=$NPAD uniform=$NPAD \
+    --seeds 0 1 2 --jobs 2 --work-dir work_dirs/study6 --cfg-options $ONVAL \
+    --set d2 'model.backbone.dilations=(2,)' \
+    --set d4 'model.backbone.dilations=(4,)' \
+    --set gain1 $G1 \
+    --set lr10 $G1 optim_wrapper.paramwise_cfg.custom_keys.aggregation.lr_mult=10.0 \
+    --set gain3 model.backbone.pad_cfg.prior_gain=3.1623 \
+    --set tau1 custom_hooks.0.end=1.0 --set uniform $U
+#    fine-tuning under SGD from the regular network (d1, seed 0), 500 more
+$PY tools/seed_study.py plain=$NREG gain1=$NPAD gain10=$NPAD --seeds 0 1 2 \
+    --jobs 2 --work-dir work_dirs/study6-sgd --cfg-options $ONVAL \
+    load_from=work_dirs/study6/d1/seed0/iter_1000.pth \
+    optim_wrapper.optimizer.type=SGD optim_wrapper.optimizer.lr=0.01 \
+    optim_wrapper.optimizer.momentum=0.9 \
+    optim_wrapper.optimizer.weight_decay=0.0005 \
+    train_cfg.max_iters=500 train_cfg.val_interval=500 \
+    param_scheduler.0.end=500 default_hooks.checkpoint.interval=500 \
+    --set gain1 $G1
+#    the rings of study 5 again, val now disjoint from train
+$PY tools/seed_study.py d4=$RREG pad=$RPAD --seeds 0 1 2 --jobs 2 \
+    --work-dir work_dirs/study6-rings --cfg-options $(data data/rings_voc/VOC2012) \
+    --set d4 'model.backbone.dilations=(4,)'
