@@ -107,14 +107,15 @@ NPAD=configs/nested/fcn_pad-r18w16-layer1_1xb8-1k_nested-96x96.py
 ONVAL="$(data $N) test_dataloader.dataset.ann_file=ImageSets/Segmentation/val.txt"
 G1=model.backbone.pad_cfg.prior_gain=1.0
 $PY tools/seed_study.py d1=$NREG d2=$NREG d4=$NREG gain1=$NPAD lr10=$NPAD \
-    gain10=$NPAD gain3=$NPAD tau1=$NPAD uniform=$NPAD \
+    gain10=$NPAD gain3=$NPAD tau1=$NPAD uniform=$NPAD uniform-tau1=$NPAD \
     --seeds 0 1 2 --jobs 2 --work-dir work_dirs/study6 --cfg-options $ONVAL \
     --set d2 'model.backbone.dilations=(2,)' \
     --set d4 'model.backbone.dilations=(4,)' \
     --set gain1 $G1 \
     --set lr10 $G1 optim_wrapper.paramwise_cfg.custom_keys.aggregation.lr_mult=10.0 \
     --set gain3 model.backbone.pad_cfg.prior_gain=3.1623 \
-    --set tau1 custom_hooks.0.end=1.0 --set uniform $U
+    --set tau1 custom_hooks.0.end=1.0 --set uniform $U \
+    --set uniform-tau1 $U custom_hooks.0.end=1.0
 #    fine-tuning under SGD from the regular network (d1, seed 0), 500 more
 $PY tools/seed_study.py plain=$NREG gain1=$NPAD gain10=$NPAD --seeds 0 1 2 \
     --jobs 2 --work-dir work_dirs/study6-sgd --cfg-options $ONVAL \
