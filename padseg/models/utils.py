@@ -17,6 +17,7 @@ from padseg.ops import PADConv2d, pad_layers
 
 __all__ = [
     'register_model', 'PAD_CFG_KEYS', 'check_pad_cfg', 'pad_conv_like',
+    'plain_conv_refusal',
     'pad_candidates', 'replace_with_pad', 'check_stage_flags', 'check_with_cp',
     'check_stage_indices', 'FrozenStagesMixin', 'PretrainedMixin',
     'load_pretrained',
@@ -68,18 +69,50 @@ def check_pad_cfg(pad_cfg: dict) -> dict:
     return dict(pad_cfg)
 
 
+def _plain_forwards() -> tuple:
+    """The forward passes that compute a plain convolution: ``nn.Conv2d``'s
+    and mmcv's ``Conv2d`` wrapper's (which only adds empty-input handling
+    for old torch versions)."""
+    forwards = [nn.Conv2d.forward]
+    try:
+        from mmcv.cnn.bricks.wrappers import Conv2d as MMCVConv2d
+        forwards.append(MMCVConv2d.forward)
+    except ImportError:
+        pass
+    return tuple(forwards)
+
+
+def plain_conv_refusal(module: nn.Module) -> Optional[str]:
+    """None when ``module`` computes a plain convolution that PAD can take
+    over (an ``nn.Conv2d`` or a subclass that keeps its computation, such as
+    mmcv's ``Conv2d``), else why not, in words."""
+    name = type(module).__name__
+    if isinstance(module, PADConv2d):
+        return 'already a PAD layer'
+    if not isinstance(module, nn.Conv2d):
+        return f'a {name}, not an nn.Conv2d'
+    if (type(module).forward not in _plain_forwards()
+            or type(module)._conv_forward is not nn.Conv2d._conv_forward):
+        return (f'a {name}, whose forward is not a plain convolution (PAD '
+                'would drop what it adds, e.g. adaptive padding or weight '
+                'standardisation)')
+    return None
+
+
 def pad_conv_like(conv: nn.Conv2d, pad_cfg: dict) -> PADConv2d:
     """A PAD layer with the geometry of ``conv`` and the PAD settings in
     ``pad_cfg`` (``dilations``, ``aggregation``, ``tau``, ...). The weight is
     freshly initialised; :func:`replace_with_pad` also copies it.
 
     Raises:
-        ValueError: if ``conv`` cannot become a PAD layer (1x1 or even
-            kernel, non-zero padding mode), naming the reason.
+        ValueError: if ``conv`` cannot become a PAD layer (not a plain
+            convolution, 1x1 or even kernel, non-zero padding mode), naming
+            the reason.
     """
-    if type(conv) is not nn.Conv2d:
+    refusal = plain_conv_refusal(conv)
+    if refusal:
         raise ValueError(
-            f'PAD replaces plain nn.Conv2d layers, got {type(conv).__name__}')
+            f'PAD replaces plain convolutions; this one is {refusal}')
     return PADConv2d(conv.in_channels, conv.out_channels, conv.kernel_size,
                      stride=conv.stride, padding=conv.padding,
                      dilation=conv.dilation, groups=conv.groups,
@@ -93,7 +126,7 @@ def pad_candidates(module: nn.Module) -> List[str]:
     PAD layers. Strided, 1x1 and non-plain convs stay."""
     return [
         name for name, conv in module.named_modules()
-        if type(conv) is nn.Conv2d and conv.stride == (1, 1)
+        if plain_conv_refusal(conv) is None and conv.stride == (1, 1)
         and min(conv.kernel_size) >= 3
     ]
 

@@ -19,6 +19,7 @@ from mmengine.registry import MODELS, init_default_scope  # noqa: E402
 from torch import nn  # noqa: E402
 
 from padseg.apis.analysis_cli import read_config  # noqa: E402
+from padseg.models.utils import pad_conv_like  # noqa: E402
 from padseg.ops import PADConv2d  # noqa: E402
 from padseg.registry import task_scope  # noqa: E402
 
@@ -34,13 +35,12 @@ def parse_args(argv=None):
 
 
 def why_not_pad(conv: nn.Conv2d) -> str:
-    """'' when ``conv`` can become a PAD layer, else the reason."""
-    if type(conv) is not nn.Conv2d:
-        return f'a {type(conv).__name__}'
-    if any(k < 3 or k % 2 == 0 for k in conv.kernel_size):
-        return 'kernel not odd >= 3'
-    if conv.padding_mode != 'zeros':
-        return f"padding_mode {conv.padding_mode!r}"
+    """'' when ``conv`` can become a PAD layer, else the reason: the layer's
+    own checks (padseg.models.utils.pad_conv_like), asked, not repeated."""
+    try:
+        pad_conv_like(conv, {})
+    except ValueError as error:
+        return str(error)
     return ''
 
 

@@ -15,19 +15,21 @@ bias and key (:func:`~padseg.models.utils.replace_with_pad`, as
 :class:`PADMixin` does), links the PAD layers into one chain, freezes the
 frozen stages again and returns the backbone itself. Its type, checkpoint
 keys and ``init_cfg`` stay the user's, so the plain network's checkpoints
-load (only the aggregations' weights are missing). ``python
+load (only the aggregations' weights are missing); a ``pretrained`` or
+``init_cfg`` given to ``PADBackbone`` itself (mmseg's segmentors hand a
+model-level ``pretrained`` to the backbone config) goes to the backbone. ``python
 tools/analysis/pad_candidates.py CONFIG`` lists a backbone's convolutions by
 name.
 """
 import fnmatch
-from typing import List, Sequence
+from typing import List, Optional, Sequence, Union
 
 from mmengine.registry import MODELS
 from torch import nn
 
 from padseg.ops import link_pad_chain
-from ..utils import (check_pad_cfg, check_with_cp, register_model,
-                     replace_with_pad)
+from ..utils import (check_pad_cfg, check_with_cp, plain_conv_refusal,
+                     register_model, replace_with_pad)
 
 __all__ = ['PADBackbone', 'match_pad_layers']
 
@@ -37,8 +39,10 @@ def match_pad_layers(model: nn.Module, patterns: Sequence[str]) -> List[str]:
     ``*`` also crosses dots) select, in the model's order.
 
     Raises:
-        ValueError: when a pattern matches no module, or matches one that is
-            not a plain ``nn.Conv2d``; naming the pattern and the module.
+        ValueError: when a pattern matches no module, or matches one that
+            does not compute a plain convolution (an ``nn.Conv2d`` or a
+            subclass that keeps its computation, such as mmcv's ``Conv2d``);
+            naming the pattern, the module and why.
     """
     if (isinstance(patterns, str) or not isinstance(patterns, Sequence)
             or not patterns or not all(isinstance(p, str) for p in patterns)):
@@ -55,18 +59,22 @@ def match_pad_layers(model: nn.Module, patterns: Sequence[str]) -> List[str]:
                 f'{type(model).__name__}; tools/analysis/pad_candidates.py '
                 'lists its convolutions by name')
         for name in matched:
-            if type(modules[name]) is not nn.Conv2d:
+            refusal = plain_conv_refusal(modules[name])
+            if refusal:
                 raise ValueError(
-                    f'pad_layers: {pattern!r} matches {name!r}, a '
-                    f'{type(modules[name]).__name__}; PAD replaces plain '
-                    'nn.Conv2d layers only (name the conv inside it)')
+                    f'pad_layers: {pattern!r} matches {name!r}, {refusal}; '
+                    'PAD replaces plain convolutions only: name a plain conv '
+                    '(inside it, if it holds one; tools/analysis/'
+                    'pad_candidates.py lists them) or leave it out')
         chosen.update(matched)
     return [name for name in modules if name in chosen]
 
 
 @register_model
 def PADBackbone(backbone: dict, pad_layers: Sequence[str],
-                pad_cfg: dict = dict(dilations=(1, 2, 4))) -> nn.Module:
+                pad_cfg: dict = dict(dilations=(1, 2, 4)),
+                pretrained: Optional[str] = None,
+                init_cfg: Optional[Union[dict, list]] = None) -> nn.Module:
     """Build ``backbone`` with the convolutions ``pad_layers`` names as PAD
     layers.
 
@@ -75,11 +83,20 @@ def PADBackbone(backbone: dict, pad_layers: Sequence[str],
             current scope (mmseg's, mmpretrain's, ``'mmpretrain.ConvNeXt'``).
         pad_layers (Sequence[str]): ``fnmatch`` patterns of module names
             (as ``named_modules()`` gives them), e.g. ``'layer4.*.conv2'``;
-            every module a pattern matches must be a plain ``nn.Conv2d``
-            with an odd kernel of at least 3.
+            every module a pattern matches must compute a plain
+            convolution (``nn.Conv2d``, mmcv's ``Conv2d``) with an odd kernel
+            of at least 3.
         pad_cfg (dict): :class:`~padseg.ops.PADConv2d` settings (dilations,
             aggregation, tau, prior_init, ...). Default:
             ``dict(dilations=(1, 2, 4))``.
+        pretrained (str, optional): Handed to the wrapped backbone as its
+            own ``pretrained``: mmseg's segmentors pass a model-level
+            ``pretrained`` (``open-mmlab://...`` in stock configs) to
+            whatever their backbone config builds. Default: None.
+        init_cfg (dict | list, optional): Handed to the wrapped backbone as
+            its ``init_cfg`` (e.g. a ``Pretrained`` checkpoint of the plain
+            network: it loads, only the aggregations' keys are missing).
+            Default: None.
 
     Returns:
         nn.Module: the backbone itself, with PAD layers in place.
@@ -99,6 +116,15 @@ def PADBackbone(backbone: dict, pad_layers: Sequence[str],
         raise ValueError('PADBackbone needs backbone=dict(type=..., ...), got '
                          f'{backbone!r}')
     pad_cfg = check_pad_cfg(pad_cfg)
+    backbone = dict(backbone)
+    for key, value in (('pretrained', pretrained), ('init_cfg', init_cfg)):
+        if value is None:
+            continue
+        if backbone.get(key) is not None:
+            raise ValueError(
+                f'PADBackbone got {key} both for itself ({value!r}) and in '
+                f'backbone ({backbone[key]!r}); set it in one place')
+        backbone[key] = value
     model = MODELS.build(backbone)  # in the current scope, as mmseg would
     for name in match_pad_layers(model, pad_layers):
         try:

@@ -10,6 +10,7 @@ import os.path as osp
 import pytest
 import torch
 from mmengine.registry import init_default_scope
+from torch import nn
 
 from helpers.tools import (REPO, read_metrics, run_tool, short_schedule,
                            tiny_voc_data, write_config)
@@ -162,3 +163,83 @@ model = dict(
     run_tool(['tools/test.py', cfg, str(checkpoint), '--work-dir',
               str(tmp_path / 'test')])
     assert 'mIoU' in read_metrics(str(tmp_path / 'test'))
+
+
+def stock_config(name):
+    """A config of mmseg's own (the wheel's .mim/configs), as it is."""
+    import mmseg
+    from mmengine.config import Config
+    return Config.fromfile(osp.join(osp.dirname(mmseg.__file__), '.mim',
+                                    'configs', name))
+
+
+def test_a_stock_config_with_model_level_pretrained_builds_and_loads(
+        tmp_path):
+    """mmseg's fcn_r18-d8 config as it is but for the backbone line (and a
+    local checkpoint for its open-mmlab:// one: nothing is downloaded here):
+    the segmentor hands ``pretrained`` to PADBackbone, which hands it to the
+    wrapped ResNetV1c, whose plain checkpoint then loads."""
+    cfg = stock_config('fcn/fcn_r18-d8_4xb2-80k_cityscapes-512x1024.py')
+    assert cfg.model.pretrained == 'open-mmlab://resnet18_v1c'
+    plain = build(dict(cfg.model.backbone))
+    checkpoint = str(tmp_path / 'resnet18_v1c.pth')
+    torch.save(plain.state_dict(), checkpoint)
+    cfg.model.pretrained = checkpoint
+    cfg.model.backbone = dict(type='PADBackbone',
+                              backbone=cfg.model.backbone,
+                              pad_layers=['layer4.*.conv2'])
+    segmentor = build(cfg.model)
+    segmentor.init_weights()
+    backbone = segmentor.backbone
+    assert type(backbone) is type(plain)
+    assert len(dict(pad_layers(backbone))) == 2
+    for key, value in plain.state_dict().items():
+        torch.testing.assert_close(backbone.state_dict()[key], value)
+    # one place for each: the segmentor's and the backbone's both set
+    both = dict(type='PADBackbone',
+                backbone=dict(cfg.model.backbone.backbone,
+                              pretrained=checkpoint),
+                pad_layers=['layer4.*.conv2'], pretrained=checkpoint)
+    with pytest.raises(ValueError, match='pretrained both'):
+        build(both)
+    init = dict(type='PADBackbone', backbone=dict(type='ResNetV1c', depth=18),
+                pad_layers=['layer4.*.conv2'],
+                init_cfg=dict(type='Pretrained', checkpoint=checkpoint))
+    model = build(init)
+    model.init_weights()
+    for key, value in plain.state_dict().items():
+        torch.testing.assert_close(model.state_dict()[key], value)
+
+
+def test_mmcvs_conv2d_wrapper_becomes_pad_and_a_refusal_says_why():
+    """mmcv's Conv2d (SegFormer's MixFFN uses it) computes a plain
+    convolution and becomes PAD; a subclass that changes the computation is
+    refused with its name, the reason and what to do instead."""
+    from mmcv.cnn.bricks import Conv2dAdaptivePadding
+    from mmcv.cnn.bricks.wrappers import Conv2d as MMCVConv2d
+    from padseg.models.utils import plain_conv_refusal, replace_with_pad
+
+    class Standardised(nn.Conv2d):  # e.g. weight standardisation
+        def forward(self, x):
+            w = self.weight - self.weight.mean((1, 2, 3), keepdim=True)
+            return self._conv_forward(x, w, self.bias)
+
+    net = nn.Sequential(MMCVConv2d(4, 4, 3, padding=1),
+                        Conv2dAdaptivePadding(4, 4, 3),
+                        Standardised(4, 4, 3, padding=1))
+    torch.manual_seed(0)
+    x = torch.randn(1, 4, 8, 8)
+    plain_out = net[0](x)
+    assert plain_conv_refusal(net[0]) is None
+    layer = replace_with_pad(net, '0', dict(dilations=(1, 2)))
+    torch.testing.assert_close(layer.eval()(x), plain_out)  # starts plain
+    assert 'already a PAD layer' in plain_conv_refusal(layer)
+    for index, kind in ((1, 'Conv2dAdaptivePadding'), (2, 'Standardised')):
+        with pytest.raises(ValueError, match=f'a {kind}, whose forward is '
+                           'not a plain convolution'):
+            replace_with_pad(net, str(index), {})
+    with pytest.raises(ValueError, match="matches 'layer4.0.conv2', a "
+                       'SplitAttentionConv2d, not an nn.Conv2d; PAD replaces '
+                       'plain convolutions only: name a plain conv'):
+        build(dict(type='PADBackbone', backbone=RESNEST,
+                   pad_layers=['layer4.0.conv2']))
