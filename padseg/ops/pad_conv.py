@@ -218,8 +218,10 @@ class PADConv2d(nn.Conv2d):
             without ``paramwise_cfg``; the function is the same. At 1 the
             prior of a from-scratch or fine-tuned layer hardly leaves its
             start in a short schedule; 10 won on val from scratch (Adam)
-            and fine-tuning (SGD) (docs/pad_layer.md, study 6).
-            Default: 10.0.
+            and fine-tuning (SGD) (docs/pad_layer.md, study 6). None: the
+            aggregation's own default, 10 for Markov, Recurrent and Gated
+            (an aggregation of one's own need not take a gain).
+            Default: None.
         gpu_kernel (str, optional): What computes the layer on CUDA:
             ``'reference'`` (one cuDNN convolution per candidate) or
             ``'triton'`` (padseg's Triton kernels, see docs/benchmarks.md)
@@ -254,7 +256,7 @@ class PADConv2d(nn.Conv2d):
                  inference: str = 'argmax',
                  act_cfg: dict = dict(type='ELU'),
                  prior_init: str = 'base',
-                 prior_gain: float = 10.0,
+                 prior_gain: Optional[float] = None,
                  gpu_kernel: Optional[str] = None,
                  device=None,
                  dtype=None) -> None:

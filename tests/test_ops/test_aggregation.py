@@ -9,8 +9,8 @@ from torch import nn
 
 from padseg.models.backbones import PADResNet
 from padseg.ops import PADConv2d
-from padseg.ops.aggregation import (BASE_PRIOR_BIAS, PRIOR_INITS,
-                                    build_aggregation)
+from padseg.ops.aggregation import (BASE_PRIOR_BIAS, DEFAULT_GAIN,
+                                    PRIOR_INITS, build_aggregation)
 
 AGGREGATIONS = ('markov', 'recurrent', 'gated')
 
@@ -111,6 +111,19 @@ def test_an_aggregation_of_ones_own_needs_no_prior_init():
     with pytest.raises(TypeError, match='prior_init'):
         build_aggregation('_OwnAggregation', 4, 3, 0, dict(type='ELU'),
                           prior_init='uniform')
+
+
+def test_an_aggregation_of_ones_own_needs_no_gain():
+    """The layer's default gain is the aggregation's own: one of a user's
+    own builds under PADConv2d's defaults; a gain asked for is passed on."""
+    from mmengine.registry import MODELS
+    MODELS.register_module(module=_OwnAggregation, force=True)
+    layer = PADConv2d(4, 4, 3, padding=1, aggregation='_OwnAggregation')
+    assert isinstance(layer.aggregation, _OwnAggregation)
+    assert PADConv2d(4, 4, 3, padding=1).aggregation.gain == DEFAULT_GAIN
+    with pytest.raises(TypeError, match='gain'):
+        PADConv2d(4, 4, 3, padding=1, aggregation='_OwnAggregation',
+                  prior_gain=10.0)
 
 
 def _randomised(layer, seed=0):

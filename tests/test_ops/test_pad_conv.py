@@ -165,8 +165,9 @@ def test_recurrent_aggregation_is_equation_3():
     for param in agg.parameters():
         nn.init.normal_(param)
     y, prev = torch.randn(2, 6, 5, 7), torch.randn(2, 3, 5, 7)
+    w = agg.scaled  # the weights as the equations use them
     expected = F.elu(
-        conv1x1(prev, agg.w_h) + conv1x1(y, agg.u_h, agg.u_h_bias))
+        conv1x1(prev, w(agg.w_h)) + conv1x1(y, w(agg.u_h), w(agg.u_h_bias)))
     torch.testing.assert_close(agg(y, prev), expected)
 
 
@@ -175,10 +176,11 @@ def test_gated_aggregation_is_equations_4_and_5():
     for param in agg.parameters():
         nn.init.normal_(param)
     y, prev = torch.randn(2, 6, 5, 7), torch.randn(2, 3, 5, 7)
+    w = agg.scaled  # the weights as the equations use them
     gate = torch.sigmoid(
-        conv1x1(prev, agg.w_a) + conv1x1(y, agg.u_a, agg.u_a_bias))
-    expected = F.elu(gate * conv1x1(prev, agg.w_h) +
-                          (1 - gate) * conv1x1(y, agg.u_h, agg.u_h_bias))
+        conv1x1(prev, w(agg.w_a)) + conv1x1(y, w(agg.u_a), w(agg.u_a_bias)))
+    expected = F.elu(gate * conv1x1(prev, w(agg.w_h)) +
+                     (1 - gate) * conv1x1(y, w(agg.u_h), w(agg.u_h_bias)))
     torch.testing.assert_close(agg(y, prev), expected)
 
 
