@@ -1,39 +1,49 @@
-"""One check of padseg's PAD kernels on a CUDA GPU, in one command.
+"""One check of padseg's PAD paths on a CUDA GPU, in one command.
 
-Three phases, each under its own time limit, results written after every
-case to ``OUT/gpu_check.json`` and ``OUT/gpu_check.txt`` (a readable
-summary):
+Contenders: ``conv`` (one cuDNN convolution of the layer's shape, the
+baseline), ``reference`` (eq. 1: one cuDNN convolution per candidate, mixed
+per pixel; the CUDA default) and ``columns`` (the candidates mixed or
+selected in the im2col columns, one cuBLAS product a pass;
+``padseg/ops/fast_paths.py``). Three phases, each under its own time limit,
+results written after every case to ``OUT/gpu_check.json``,
+``OUT/gpu_check.txt`` (a readable summary) and ``OUT/gpu_profile.txt``:
 
-a. correctness: every Triton kernel and gradient (soft forward, argmax,
-   input, weight, bias, probabilities) and the dominant-candidate argmax,
-   against the reference computed in float64 from the same (rounded)
-   inputs, on odd and realistic geometries, in fp32 with TF32 off, TF32,
-   bf16 and fp16. Any exception (a kernel that does not compile, a fallback
-   to the reference) counts as a failure;
-b. layer timing (batch 8, C 256/512, H 64/128, bf16 and fp32 with TF32 as
-   PyTorch sets it for cuDNN): each contender's training step (forward and
-   backward), argmax inference and peak memory, as ratios to one cuDNN
-   convolution of the same shape measured in the same rounds (CUDA events,
-   median of paired ratios, warm-up excluded); the first call of each
-   contender (compilation and autotuning) is reported on its own;
-c. the whole ResNet-101 + DeepLabV3+ training step (forward, loss, backward)
-   and inference step with bf16 autocast, regular against PAD (layer4) on
-   each contender, after a check that the contenders agree.
+a. correctness of the columns path against the reference in float64 from
+   the same (rounded) inputs: the output and all four gradients (input,
+   weight, bias, probabilities) of a soft and a hard (straight-through)
+   step, and argmax evaluation, on odd and realistic geometries, NCHW and
+   channels-last, in fp32 with TF32 off, TF32, bf16 and fp16;
+b. one layer: the soft and the hard training step (forward and backward
+   with the gradients of input, weight, bias and probabilities: every
+   contender computes all it has; the convolution has no probabilities),
+   argmax inference and peak memory, as ratios to the convolution measured
+   in the same rounds (CUDA events; >= 30 rounds, the order rotated each
+   round; median and interquartile range), all contenders in one memory
+   format, NCHW and channels-last apart; shapes batch 8, C 256/512, H
+   64/128, and ResNet-101 OS8 layer4's own (C 512, 64x64, base dilation 2
+   and 4); bf16 and fp32 with TF32 (cuDNN and cuBLAS alike); then the
+   profiler's table of one soft step per contender;
+c. the whole ResNet-101 (OS 8) + DeepLabV3+ training step (forward, loss,
+   backward) and inference step with bf16 autocast, regular against PAD
+   (layer4) on each contender, regular and PAD in the same memory format
+   (NCHW, then channels-last), after a check that the contenders agree.
 
-It exits with 1 on any mismatch or failure, 2 when a phase ran out of time,
-else 0. ``--small`` runs tiny cases: with ``TRITON_INTERPRET=1`` on a
-machine without a GPU it is the check's own dry run (tests/test_benchmarks).
-It imports padseg's ops without ``padseg/__init__`` (the GPU machine has no
-mmseg); phase c needs mmengine and mmcv-lite (``benchmarks/gpu_prepare.sh``).
+Each phase's seconds are recorded. It exits with 1 on any mismatch or
+failure, 2 when a phase ran out of time, else 0. ``--small`` runs tiny
+cases: on a machine without a GPU it is the check's own dry run
+(tests/test_benchmarks.py); ``--inject-error`` corrupts the columns path's
+output, its weight gradient and its argmax output (the check's own test:
+each must be caught). It imports padseg's ops without ``padseg/__init__``
+(the GPU machine has no mmseg); phase c needs mmengine and mmcv-lite
+(``benchmarks/gpu_prepare.sh``).
 
-    python benchmarks/gpu_check.py OUT [--small] [--budget 470]
+    python benchmarks/gpu_check.py OUT [--small] [--budget 480] [--phases abc]
 """
 import argparse
 import json
 import os
 import platform
 import signal
-import statistics
 import sys
 import time
 import traceback
@@ -44,7 +54,11 @@ import torch.nn.functional as F
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
-os.environ['PADSEG_KERNEL_FALLBACK'] = '0'  # a failing kernel raises
+sys.path.insert(0, HERE)
+os.environ['PADSEG_KERNEL_FALLBACK'] = '0'  # a failing path raises
+
+from gpu_timing import (paired, peak_bytes, profile_table,  # noqa: E402
+                        ratio_text)
 
 
 def import_ops():
@@ -55,11 +69,11 @@ def import_ops():
             package = types.ModuleType(name)
             package.__path__ = [os.path.join(REPO, path)]
             sys.modules[name] = package
-    from padseg.ops import dispatch, dominant, reference, triton_pad
-    return dispatch, dominant, reference, triton_pad
+    from padseg.ops import fast_paths, geometry, reference
+    return fast_paths, geometry, reference
 
 
-dispatch, dominant, reference, triton_pad = import_ops()
+fast_paths, geometry, reference = import_ops()
 
 #: in the order they run: what users train in first, should time run out
 MODES = {'bf16': (torch.bfloat16, False), 'fp32': (torch.float32, False),
@@ -81,14 +95,20 @@ GEOMETRIES = [
 #: the dry run's: stride 2; > 32 output channels, a 3x5 kernel, 2 candidates
 SMALL_GEOMETRIES = [(16, 24, 3, 2, 1, 1, (1, 2, 4), 7, 6, True, 1),
                     (16, 40, (3, 5), 1, 1, 1, (1, 3), 5, 6, True, 1)]
+#: one layer's shapes: (C, H=W, base dilation); the last two are ResNet-101
+#: OS8 layer4's own (dilation 2, and 4 in its multi-grid blocks)
+LAYER_SHAPES = [(256, 64, 1), (256, 128, 1), (512, 64, 1), (512, 128, 1),
+                (512, 64, 2), (512, 64, 4)]
+SMALL_LAYER_SHAPES = [(16, 8, 1), (16, 8, 2)]
+STEPS = ('soft', 'hard', 'argmax')
 
 
 class PhaseTimeout(Exception):
     pass
 
 
-#: Set when the running phase's time is up (Triton's interpreter wraps the
-#: alarm's exception in its own, so the cases look at this too).
+#: Set when the running phase's time is up (a library may wrap the alarm's
+#: exception in its own, so the cases look at this too).
 _OUT_OF_TIME = []
 
 
@@ -135,13 +155,17 @@ class Report:
 
 
 def machine(device):
-    import triton
     info = dict(python=platform.python_version(), torch=torch.__version__,
-                triton=triton.__version__, device=str(device),
-                interpreter=os.environ.get('TRITON_INTERPRET') == '1')
+                device=str(device))
+    try:
+        import triton
+        info['triton'] = triton.__version__
+    except ImportError:
+        pass
     if device.type == 'cuda':
         props = torch.cuda.get_device_properties(device)
-        info.update(name=props.name, multiprocessors=props.multi_processor_count,
+        info.update(name=props.name,
+                    multiprocessors=props.multi_processor_count,
                     capability=f'{props.major}.{props.minor}',
                     memory_gib=round(props.total_memory / 2**30, 1))
     return info
@@ -154,28 +178,48 @@ def set_mode(mode):
     return dtype
 
 
-def geometry_tensors(geometry, device, dtype):
-    """Inputs in ``dtype`` and the same values in float64, with the layer's
-    candidate paddings and dilations (as PADConv2d computes them)."""
-    cin, cout, k, stride, base, groups, cands, h, w, has_bias, n = geometry
-    kh, kw = (k, k) if isinstance(k, int) else k
-    dilations = [(m * base, m * base) for m in cands]
-    paddings = [(d * (kh // 2), e * (kw // 2)) for d, e in dilations]
-    ho = (h + 2 * paddings[0][0] - dilations[0][0] * (kh - 1) - 1) // stride + 1
-    wo = (w + 2 * paddings[0][1] - dilations[0][1] * (kw - 1) - 1) // stride + 1
+def layer_geometry(cin, cout, k, stride, base, cands, h, w):
+    """The layer's candidate paddings and dilations and its output size, as
+    PADConv2d computes them (``padseg/ops/geometry.py``)."""
+    kernel = (k, k) if isinstance(k, int) else tuple(k)
+    dilation = (base, base)
+    padding = (base * (kernel[0] // 2), base * (kernel[1] // 2))
+    dilations = geometry.candidate_dilations(dilation, cands)
+    paddings = geometry.candidate_paddings(kernel, padding, dilation,
+                                           dilations)
+    out = geometry.output_size((h, w), kernel, (stride, stride), padding,
+                               dilation)
+    return kernel, paddings, dilations, out
+
+
+def straight_through(soft):
+    """The hard step's probabilities: one-hot values, the soft gradient
+    (``gumbel_softmax(hard=True)`` without the noise), and their index."""
+    index = soft.max(1)[1]
+    hard = torch.zeros_like(soft).scatter_(1, index[:, None], 1.0)
+    return hard - soft.detach() + soft, index
+
+
+def geometry_tensors(geo, device, dtype, channels_last=False):
+    """Inputs in ``dtype`` (float32 probabilities) and the layer's
+    geometry."""
+    cin, cout, k, stride, base, groups, cands, h, w, has_bias, n = geo
+    kernel, paddings, dilations, (ho, wo) = layer_geometry(
+        cin, cout, k, stride, base, cands, h, w)
     gen = torch.Generator().manual_seed(0)
 
     def rand(*shape, scale=1.0):
         return (torch.randn(*shape, generator=gen) * scale).to(device)
 
-    x = rand(n, cin, h, w).to(dtype)
-    weight = rand(cout, cin // groups, kh, kw,
-                  scale=(cin // groups * kh * kw)**-0.5).to(dtype)
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    x = rand(n, cin, h, w).to(dtype).contiguous(memory_format=fmt)
+    weight = rand(cout, cin // groups, *kernel,
+                  scale=(cin // groups * kernel[0] * kernel[1])**-0.5)
     bias = rand(cout).to(dtype) if has_bias else None
     probs = torch.softmax(rand(n, len(cands), ho, wo), dim=1)
-    grad_out = rand(n, cout, ho, wo).to(dtype)
+    grad_out = rand(n, cout, ho, wo).to(dtype).contiguous(memory_format=fmt)
     rest = ((stride, stride), paddings, dilations, groups)
-    return x, weight, bias, probs, grad_out, rest
+    return x, weight.to(dtype), bias, probs, grad_out, rest
 
 
 def rel_error(got, ref):
@@ -191,274 +235,272 @@ def mean_error(got, ref):
     return float((got - ref).abs().mean() / ref.abs().mean().clamp_min(1e-30))
 
 
-def check_case(geometry, mode, device, inject):
-    """Relative errors of every output and gradient of one geometry."""
+def _corrupt(t):
+    """``t`` with its first value moved by its largest magnitude."""
+    bump = torch.zeros_like(t).flatten()
+    bump[0] = t.detach().abs().max()
+    return t + bump.view_as(t)
+
+
+def check_case(geo, mode, device, channels_last, inject):
+    """Relative errors of the columns path's output and every gradient of a
+    soft and a hard step, and of its argmax, against float64."""
     dtype = set_mode(mode)
-    x, weight, bias, probs, grad_out, rest = geometry_tensors(
-        geometry, device, dtype)
-    low = [t.clone().requires_grad_() for t in (x, weight, probs)]
-    wide = [t.double().requires_grad_() for t in (x, weight, probs)]
-    bias_low = None if bias is None else bias.clone().requires_grad_()
-    bias_wide = None if bias is None else bias.double().requires_grad_()
-    out = triton_pad.pad_conv2d_triton(low[0], low[1], bias_low, low[2],
-                                       *rest)
-    if inject:  # the check's own test: a wrong value must be caught
-        out = out + (torch.arange(out.numel(), device=device) == 0).view_as(
-            out).to(out.dtype) * out.detach().abs().max()
-    ref = reference.pad_conv2d_reference(wide[0], wide[1], bias_wide, wide[2],
-                                         *rest)
-    names = ['x', 'weight', 'probs'] + (['bias'] if bias is not None else [])
-    got = torch.autograd.grad(out, low + ([bias_low] if bias is not None
-                                          else []), grad_out)
-    expected = torch.autograd.grad(ref, wide + ([bias_wide] if bias is not
-                                                None else []),
-                                   grad_out.double())
-    errors = {'forward': rel_error(out, ref)}
-    errors.update({f'grad_{name}': rel_error(a, b)
-                   for name, a, b in zip(names, got, expected)})
-    index = probs.argmax(1)
-    one_hot = F.one_hot(index, probs.shape[1]).permute(0, 3, 1, 2).double()
+    x, weight, bias, soft, grad_out, rest = geometry_tensors(
+        geo, device, dtype, channels_last)
+    errors = {}
+    for step in ('soft', 'hard'):
+        leaves = [t.clone().requires_grad_() for t in (x, weight)]
+        leaves += [] if bias is None else [bias.clone().requires_grad_()]
+        soft_leaf = soft.clone().requires_grad_()
+        wide = [t.detach().double().requires_grad_() for t in leaves]
+        wide_soft = soft.double().requires_grad_()
+        probs, index = (soft_leaf, None) if step == 'soft' else \
+            straight_through(soft_leaf)
+        wide_probs = wide_soft if step == 'soft' else \
+            straight_through(wide_soft)[0]
+        b = leaves[2] if bias is not None else None
+        out = fast_paths.pad_conv2d_columns(leaves[0], leaves[1], b, probs,
+                                            *rest, index=index)
+        ref = reference.pad_conv2d_reference(
+            wide[0], wide[1], wide[2] if bias is not None else None,
+            wide_probs, *rest)
+        got = list(torch.autograd.grad(out, leaves + [soft_leaf], grad_out))
+        expected = torch.autograd.grad(ref, wide + [wide_soft],
+                                       grad_out.double())
+        if inject:  # the check's own test: wrong values must be caught
+            out, got[1] = _corrupt(out), _corrupt(got[1])
+        names = ['x', 'weight', 'bias'][:len(leaves)] + ['probs']
+        errors[f'{step} forward'] = rel_error(out, ref)
+        errors.update({f'{step} grad_{name}': rel_error(a, e)
+                       for name, a, e in zip(names, got, expected)})
+    index = soft.argmax(1)
+    one_hot = F.one_hot(index, soft.shape[1]).permute(0, 3, 1, 2).double()
     with torch.no_grad():
-        ref_argmax = reference.pad_conv2d_reference(
+        argmax = fast_paths.pad_conv2d_gather(x, weight, bias, index, *rest)
+        if inject:
+            argmax = _corrupt(argmax)
+        errors['argmax'] = rel_error(argmax, reference.pad_conv2d_reference(
             x.double(), weight.double(),
-            None if bias is None else bias.double(), one_hot, *rest)
-        errors['argmax_triton'] = rel_error(
-            triton_pad.pad_conv2d_triton_argmax(x, weight, bias, index,
-                                                *rest), ref_argmax)
-        errors['argmax_dominant'] = rel_error(
-            dominant.pad_conv2d_dominant(x, weight, bias, index, *rest),
-            ref_argmax)
+            None if bias is None else bias.double(), one_hot, *rest))
     return errors
 
 
 def phase_correctness(report, device, small, inject):
-    report.say('## a. correctness against float64 (largest error / largest '
-               'value)')
+    report.say('## a. the columns path against float64 (largest error / '
+               'largest value): soft and hard steps (output, 4 gradients), '
+               'argmax')
     for mode in MODES:
-        for geometry in SMALL_GEOMETRIES if small else GEOMETRIES:
-            name = f'{geometry[:10]} {mode}'
-            start = time.time()
-            try:
-                errors = check_case(geometry, mode, device, inject)
-                worst = max(errors, key=errors.get)
-                ok = errors[worst] <= TOLERANCE[mode]
-                case = dict(name=name, status='pass' if ok else 'fail',
-                            errors=errors, tolerance=TOLERANCE[mode])
-                if not ok:
-                    case['error'] = f'{worst} off by {errors[worst]:.2e}'
-            except PhaseTimeout:
-                raise
-            except Exception as error:
-                case = failed_case(name, error)
-                worst, errors = 'exception', {'exception': float('nan')}
-            case['seconds'] = round(time.time() - start, 1)
-            report.add('correctness', case)
-            report.say(f"{case['status']:4} {name}: worst {worst} "
-                       f"{errors[worst]:.1e} (tolerance {TOLERANCE[mode]})")
+        for geo in SMALL_GEOMETRIES if small else GEOMETRIES:
+            for layout in ('nchw', 'channels_last'):
+                name = f'{geo[:10]} {mode} {layout}'
+                start = time.time()
+                try:
+                    errors = check_case(geo, mode, device,
+                                        layout == 'channels_last', inject)
+                    bad = {k: v for k, v in errors.items()
+                           if not v <= TOLERANCE[mode]}
+                    worst = max(errors, key=errors.get)
+                    case = dict(name=name, status='fail' if bad else 'pass',
+                                errors=errors, tolerance=TOLERANCE[mode])
+                    if bad:
+                        case['error'] = '; '.join(
+                            f'{k} off by {v:.2e}' for k, v in bad.items())
+                except PhaseTimeout:
+                    raise
+                except Exception as error:
+                    case = failed_case(name, error)
+                    worst, errors = 'exception', {'exception': float('nan')}
+                case['seconds'] = round(time.time() - start, 2)
+                report.add('correctness', case)
+                report.say(f"{case['status']:4} {name}: worst {worst} "
+                           f"{errors[worst]:.1e} (tolerance "
+                           f"{TOLERANCE[mode]})")
 
 
-def elapsed_ms(fn, device):
-    if device.type != 'cuda':
-        start = time.perf_counter()
-        fn()
-        return (time.perf_counter() - start) * 1e3
-    start = torch.cuda.Event(enable_timing=True)
-    end = torch.cuda.Event(enable_timing=True)
-    start.record()
-    fn()
-    end.record()
-    end.synchronize()
-    return start.elapsed_time(end)
+def layer_contenders(c, size, base, batch, dtype, device, channels_last):
+    """Soft step, hard step and argmax callables of the convolution and of
+    each PAD contender on one shape (3x3, candidates 1, 2, 4 times
+    ``base``), all in one memory format."""
+    geo = (c, c, 3, 1, base, 1, (1, 2, 4), size, size, True, batch)
+    x, w, b, soft, grad, rest = geometry_tensors(geo, device, dtype,
+                                                 channels_last)
+    soft = torch.softmax(soft.log() + torch.tensor(
+        [1.0, 0.0, 0.0], device=device).view(1, 3, 1, 1), 1)
+    stride, paddings, dilations, _ = rest
+    leaves = [t.clone().requires_grad_() for t in (x, w, b)]
+    prob_leaf = soft.clone().requires_grad_()
+    index = soft.argmax(1)
+    one_hot = F.one_hot(index, 3).permute(0, 3, 1, 2).to(soft.dtype)
 
+    def conv(x, w, b, p=None, index=None):
+        return F.conv2d(x, w, b, stride, paddings[0], dilations[0])
 
-def paired(fns, repeats, baseline, device):
-    """First-call ms (compilation, autotuning), then the median over rounds
-    of each contender's time over the baseline's in the same round."""
-    first = {name: elapsed_ms(fn, device) for name, fn in fns.items()}
-    for fn in fns.values():
-        fn()
-    times = {name: [] for name in fns}
-    for _ in range(repeats):
-        for name, fn in fns.items():
-            times[name].append(elapsed_ms(fn, device))
-    return dict(
-        baseline_ms=statistics.median(times[baseline]),
-        ratio={name: statistics.median(a / b for a, b in
-                                       zip(t, times[baseline]))
-               for name, t in times.items()},
-        first_ms=first)
+    def ref(x, w, b, p, index=None):
+        return reference.pad_conv2d_reference(x, w, b, p, *rest)
 
+    def columns(x, w, b, p, index=None):
+        return fast_paths.pad_conv2d_columns(x, w, b, p, *rest, index=index)
 
-def peak_bytes(fn, device):
-    if device.type != 'cuda':
-        return None
-    torch.cuda.synchronize()
-    base = torch.cuda.memory_allocated()
-    torch.cuda.reset_peak_memory_stats()
-    fn()
-    torch.cuda.synchronize()
-    return torch.cuda.max_memory_allocated() - base
-
-
-def layer_contenders(c, size, batch, dtype, device):
-    """Training and argmax callables of the convolution and each PAD
-    contender on one shape (3x3, candidates 1, 2, 4)."""
-    gen = torch.Generator().manual_seed(0)
-    x = torch.randn(batch, c, size, size, generator=gen).to(device, dtype)
-    w = (torch.randn(c, c, 3, 3, generator=gen) / (9 * c)**0.5).to(device,
-                                                                   dtype)
-    b = torch.zeros(c, device=device, dtype=dtype)
-    shift = torch.tensor([1.0, 0.0, 0.0]).view(1, 3, 1, 1)
-    probs = torch.softmax(torch.randn(batch, 3, size, size, generator=gen) +
-                          shift, 1).to(device)
-    index = probs.argmax(1)
-    grad = torch.randn(batch, c, size, size, generator=gen).to(device, dtype)
-    rest = ((1, 1), [(1, 1), (2, 2), (4, 4)], [(1, 1), (2, 2), (4, 4)], 1)
-    one_hot = F.one_hot(index, 3).permute(0, 3, 1, 2).to(probs.dtype)
-    leaves = [t.clone().requires_grad_() for t in (x, w, b, probs)]
-
-    def step(fn):
+    def step(fn, hard):
         def run():
-            torch.autograd.grad(fn(*leaves), leaves[:3], grad,
-                                allow_unused=True)
+            probs, idx = (straight_through(prob_leaf) if hard else
+                          (prob_leaf, None))
+            wanted = leaves + ([prob_leaf] if fn is not conv else [])
+            torch.autograd.grad(fn(*leaves, probs, idx), wanted, grad)
         return run
 
-    train = {
-        'conv': step(lambda x, w, b, p: F.conv2d(x, w, b, 1, 1)),
-        'reference': step(lambda x, w, b, p: reference.pad_conv2d_reference(
-            x, w, b, p, *rest)),
-        'triton': step(lambda x, w, b, p: triton_pad.pad_conv2d_triton(
-            x, w, b, p, *rest))}
-    argmax = {
-        'conv': lambda: F.conv2d(x, w, b, 1, 1),
-        'reference': lambda: reference.pad_conv2d_reference(x, w, b, one_hot,
-                                                            *rest),
-        'triton': lambda: triton_pad.pad_conv2d_triton_argmax(x, w, b, index,
-                                                              *rest),
-        'dominant': lambda: dominant.pad_conv2d_dominant(x, w, b, index,
-                                                         *rest)}
+    contenders = dict(conv=conv, reference=ref, columns=columns)
+    steps = {s: {k: step(fn, s == 'hard') for k, fn in contenders.items()}
+             for s in ('soft', 'hard')}
+
+    def argmax(fn):
+        def run():
+            with torch.no_grad():
+                return fn(x, w, b, one_hot, index)
+        return run
+
+    steps['argmax'] = dict(
+        conv=argmax(conv), reference=argmax(ref),
+        columns=argmax(lambda x, w, b, p, i: fast_paths.pad_conv2d_gather(
+            x, w, b, i, *rest)))
     shares = torch.bincount(index.flatten(), minlength=3).float()
-    return train, argmax, (shares / shares.sum()).tolist()
+    return steps, (shares / shares.sum()).tolist()
 
 
 def phase_layer_timing(report, device, small):
-    report.say('\n## b. one layer: ratios to one cuDNN convolution (median '
-               'of paired rounds)')
-    report.say('| dtype | C | H=W | conv train ms | train: reference | '
-               'train: triton | argmax: reference | argmax: triton | '
-               'argmax: dominant | memory: reference | memory: triton | '
-               'first call s (triton train/argmax) |')
-    report.say('|' + '---|' * 12)
-    shapes = ([(16, 8)] if small else
-              [(256, 64), (256, 128), (512, 64), (512, 128)])
-    batch, repeats = (2, 2) if small else (8, 10)
-    torch.backends.cudnn.allow_tf32 = True  # PyTorch's default for cuDNN
-    torch.backends.cuda.matmul.allow_tf32 = False
-    shares = []
+    report.say('\n## b. one layer: ratios to one cuDNN convolution in the '
+               'same rounds, median (interquartile range)')
+    report.say('| dtype | layout | C | H=W | base d | conv train ms | '
+               'soft: reference | soft: columns | hard: reference | '
+               'hard: columns | argmax: reference | argmax: columns | '
+               'memory: reference | memory: columns |')
+    report.say('|' + '---|' * 14)
+    shapes = SMALL_LAYER_SHAPES if small else LAYER_SHAPES
+    batch, rounds = (2, 3) if small else (8, 30)
+    torch.backends.cudnn.allow_tf32 = True  # PyTorch's default for cuDNN,
+    torch.backends.cuda.matmul.allow_tf32 = True  # and cuBLAS alike here
+    shares, profiled = [], None
     for dtype_name, dtype in (('bf16', torch.bfloat16),
                               ('fp32', torch.float32)):
-        for c, size in shapes:
-            name = f'{dtype_name} C{c} H{size}'
-            try:
-                train, argmax, shares = layer_contenders(c, size, batch,
-                                                         dtype, device)
-                t = paired(train, repeats, 'conv', device)
-                a = paired(argmax, repeats, 'conv', device)
-                memory = {k: peak_bytes(fn, device) for k, fn in train.items()}
-                case = dict(name=name, status='pass', train=t, argmax=a,
-                            memory=memory, shares=shares)
-                mem = {k: (f'{memory[k] / memory["conv"]:.2f}'
-                           if memory['conv'] else '-')
-                       for k in ('reference', 'triton')}
-                report.say(
-                    f"| {dtype_name} | {c} | {size} | {t['baseline_ms']:.3f} "
-                    f"| {t['ratio']['reference']:.2f} | "
-                    f"{t['ratio']['triton']:.2f} | "
-                    f"{a['ratio']['reference']:.2f} | "
-                    f"{a['ratio']['triton']:.2f} | "
-                    f"{a['ratio']['dominant']:.2f} | {mem['reference']} | "
-                    f"{mem['triton']} | {t['first_ms']['triton'] / 1e3:.1f}/"
-                    f"{a['first_ms']['triton'] / 1e3:.1f} |")
-            except PhaseTimeout:
-                raise
-            except Exception as error:
-                case = failed_case(name, error)
-                report.say(f'| {name}: FAILED {case["error"][:200]} |')
-            report.add('layer', case)
-    report.say(f'(candidate shares of the argmax cases: '
+        for layout in ('nchw', 'channels_last'):
+            for c, size, base in shapes:
+                name = f'{dtype_name} {layout} C{c} H{size} d{base}'
+                try:
+                    steps, shares = layer_contenders(
+                        c, size, base, batch, dtype, device,
+                        layout == 'channels_last')
+                    timed = {s: paired(steps[s], rounds, 'conv', device)
+                             for s in STEPS}
+                    memory = {k: peak_bytes(fn, device)
+                              for k, fn in steps['soft'].items()}
+                    case = dict(name=name, status='pass', memory=memory,
+                                shares=shares, **timed)
+                    mem = {k: (f'{memory[k] / memory["conv"]:.2f}'
+                               if memory['conv'] else '-')
+                           for k in ('reference', 'columns')}
+                    cells = [ratio_text(timed[s]['ratio'][k])
+                             for s in STEPS for k in ('reference', 'columns')]
+                    report.say(
+                        f"| {dtype_name} | {layout} | {c} | {size} | {base} "
+                        f"| {timed['soft']['baseline_ms']:.3f} | "
+                        + ' | '.join(cells) +
+                        f" | {mem['reference']} | {mem['columns']} |")
+                    if profiled is None:
+                        profiled = (name, steps['soft'])
+                except PhaseTimeout:
+                    raise
+                except Exception as error:
+                    case = failed_case(name, error)
+                    report.say(f'| {name}: FAILED {case["error"][:200]} |')
+                report.add('layer', case)
+    report.say(f'(candidate shares of the argmax and hard cases: '
                f'{[round(s, 2) for s in shares]})')
+    if profiled is not None:
+        name, fns = profiled
+        with open(os.path.join(report.out_dir, 'gpu_profile.txt'), 'w') as f:
+            for contender, fn in fns.items():
+                f.write(f'# {name}, soft training step: {contender}\n')
+                f.write(profile_table(fn, device) + '\n\n')
+        report.say(f'(profiler tables of one soft step, {name}: '
+                   'gpu_profile.txt)')
 
 
 def phase_network(report, device, small):
     report.say('\n## c. ResNet + DeepLabV3+, bf16 autocast: ratios to the '
-               'regular network')
+               'regular network in the same memory format')
     from gpu_network import build_pair
     from padseg.ops.pad_conv import PADConv2d, link_pad_chain, pad_layers
-    if device.type != 'cuda':  # the interpreter runs the CUDA paths here
-        dispatch._on_gpu = lambda x: True
-    regular, pad = build_pair(small, PADConv2d, link_pad_chain)
-    regular, pad = regular.to(device), pad.to(device)
-    batch, size, repeats = (2, 32, 1) if small else (8, 512, 10)
+    batch, size, rounds = (2, 32, 2) if small else (8, 512, 30)
     gen = torch.Generator().manual_seed(0)
     images = torch.randn(batch, 3, size, size, generator=gen).to(device)
     labels = torch.randint(0, 21, (batch, size, size), generator=gen).to(
         device)
+    for layout in ('nchw', 'channels_last'):
+        fmt = (torch.channels_last if layout == 'channels_last' else
+               torch.contiguous_format)
+        regular, pad = build_pair(small, PADConv2d, link_pad_chain)
+        regular = regular.to(device, memory_format=fmt)
+        pad = pad.to(device, memory_format=fmt)
+        x = images.contiguous(memory_format=fmt)
 
-    def on(kernel):
-        for _, layer in pad_layers(pad):
-            layer.gpu_kernel = kernel
-        return pad
+        def on(kernel):
+            for _, layer in pad_layers(pad):
+                layer.gpu_kernel = kernel
+            return pad
 
-    def train(model, kernel=None):
-        def run():
-            if kernel:
-                on(kernel)
-            model.train()
-            torch.manual_seed(1)
-            with torch.autocast(device.type, dtype=torch.bfloat16):
-                loss = model.loss(images, labels)
-            loss.backward()
-            model.zero_grad(set_to_none=True)
-            return loss
-        return run
+        def train(model, kernel=None):
+            def run():
+                if kernel:
+                    on(kernel)
+                model.train()
+                torch.manual_seed(1)
+                with torch.autocast(device.type, dtype=torch.bfloat16):
+                    loss = model.loss(x, labels)
+                loss.backward()
+                model.zero_grad(set_to_none=True)
+                return loss
+            return run
 
-    def infer(model, kernel=None):
-        def run():
-            if kernel:
-                on(kernel)
-            model.eval()
-            with torch.no_grad(), torch.autocast(device.type,
-                                                 dtype=torch.bfloat16):
-                return model(images)
-        return run
+        def infer(model, kernel=None):
+            def run():
+                if kernel:
+                    on(kernel)
+                model.eval()
+                with torch.no_grad(), torch.autocast(device.type,
+                                                     dtype=torch.bfloat16):
+                    return model(x)
+            return run
 
-    kernels = ('reference', 'triton', 'dominant')
-    logits = {k: infer(pad, k)().float() for k in kernels}
-    agree = {f'argmax {k} vs reference': mean_error(logits[k],
-                                                   logits['reference'])
-             for k in kernels[1:]}
-    losses = {k: float(train(pad, k)().detach()) for k in kernels[:2]}
-    agree['training loss triton vs reference'] = abs(
-        losses['triton'] - losses['reference']) / abs(losses['reference'])
-    ok = all(v <= 5e-2 for v in agree.values())
-    report.add('network', dict(name='agreement', errors=agree,
-                               status='pass' if ok else 'fail',
-                               error='' if ok else f'{agree}'))
-    report.say(f"{'pass' if ok else 'fail'} agreement (mean error, tolerance "
-               '5e-2): ' +
-               ', '.join(f'{k} {v:.1e}' for k, v in agree.items()))
-    t = paired({'regular': train(regular), 'PAD reference':
-                train(pad, 'reference'), 'PAD triton': train(pad, 'triton')},
-               repeats, 'regular', device)
-    report.add('network', dict(name='training step', status='pass', **t))
-    i = paired({'regular': infer(regular), **{f'PAD {k}': infer(pad, k)
-                                              for k in kernels}},
-               repeats, 'regular', device)
-    report.add('network', dict(name='inference step', status='pass', **i))
-    for label, result in (('training step', t), ('inference step', i)):
-        report.say(f"{label}: regular {result['baseline_ms']:.1f} ms; " +
-                   ', '.join(f'{k} x{v:.2f}' for k, v in
-                             result['ratio'].items() if k != 'regular'))
+        logits = {k: infer(pad, k)().float() for k in ('reference',
+                                                       'columns')}
+        losses = {k: float(train(pad, k)().detach()) for k in ('reference',
+                                                               'columns')}
+        agree = {'argmax logits columns vs reference': mean_error(
+                     logits['columns'], logits['reference']),
+                 'training loss columns vs reference': abs(
+                     losses['columns'] - losses['reference']) /
+                 abs(losses['reference'])}
+        ok = all(v <= 5e-2 for v in agree.values())
+        report.add('network', dict(name=f'{layout} agreement', errors=agree,
+                                   status='pass' if ok else 'fail',
+                                   error='' if ok else f'{agree}'))
+        report.say(f"{'pass' if ok else 'fail'} {layout} agreement (mean "
+                   'error, tolerance 5e-2): ' +
+                   ', '.join(f'{k} {v:.1e}' for k, v in agree.items()))
+        for label, fn in (('training step', train),
+                          ('inference step', infer)):
+            result = paired({'regular': fn(regular),
+                             'PAD reference': fn(pad, 'reference'),
+                             'PAD columns': fn(pad, 'columns')},
+                            rounds, 'regular', device)
+            report.add('network', dict(name=f'{layout} {label}',
+                                       status='pass', **result))
+            report.say(f"{layout} {label}: regular "
+                       f"{result['baseline_ms']:.1f} ms; " +
+                       ', '.join(f'{k} x{ratio_text(v)}' for k, v in
+                                 result['ratio'].items() if k != 'regular'))
+
 
 
 def main():
@@ -466,23 +508,25 @@ def main():
     parser.add_argument('out_dir', help='folder for gpu_check.json/.txt')
     parser.add_argument('--small', action='store_true',
                         help='tiny cases: the dry run without a GPU')
-    parser.add_argument('--budget', type=float, default=470,
-                        help='seconds for all phases (default 470)')
+    parser.add_argument('--budget', type=float, default=480,
+                        help='seconds for all phases (default 480)')
     parser.add_argument('--phases', default='abc',
                         help='which phases to run (default abc)')
     parser.add_argument('--inject-error', action='store_true',
-                        help="corrupt one output value (the check's test)")
+                        help='corrupt the columns output, weight gradient '
+                        "and argmax (the check's own test)")
     args = parser.parse_args()
+    if set(args.phases) - set('abc'):
+        parser.error(f'--phases: letters of abc, got {args.phases!r}')
     os.makedirs(args.out_dir, exist_ok=True)
     if not torch.cuda.is_available() and not args.small:
-        parser.error('no CUDA GPU here: run --small with TRITON_INTERPRET=1 '
-                     'for the dry run')
+        parser.error('no CUDA GPU here: run --small for the dry run')
     device = torch.device('cuda' if torch.cuda.is_available() else 'cpu')
     report = Report(args.out_dir, device)
     report.say(f'# padseg GPU check: {json.dumps(report.data["machine"])}')
-    # On a cold H200 (docs/benchmarks.md): a about 350-400 s (Triton
-    # compiles every tile once per dtype), b 38 s, c 20 s.
-    fractions = dict(a=0.72, b=0.16, c=0.12)
+    # Estimated for a cold H200 (no compilation: cuBLAS and cuDNN only):
+    # a about 40 s, b about 150 s, c about 90 s; the limits leave room.
+    fractions = dict(a=0.25, b=0.45, c=0.30)
     phases = dict(a=(phase_correctness, (args.small, args.inject_error)),
                   b=(phase_layer_timing, (args.small,)),
                   c=(phase_network, (args.small,)))
@@ -507,6 +551,8 @@ def main():
             signal.alarm(0)
         report.data.setdefault('seconds', {})[key] = round(
             time.time() - start, 1)
+        report.say(f'(phase {key}: {report.data["seconds"][key]} s of '
+                   f'{limit} s)')
     failures = report.data['failures']
     report.data['timed_out'] = timed_out
     report.say(f'\n{len(failures)} failures' +
@@ -516,5 +562,4 @@ def main():
 
 
 if __name__ == '__main__':
-    sys.path.insert(0, HERE)
     sys.exit(main())

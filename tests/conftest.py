@@ -5,9 +5,6 @@ import os.path as osp
 import random
 import sys
 
-# Triton kernels run on CPU tensors through Triton's interpreter in these
-# tests; it must be chosen before any kernel is defined (at import).
-os.environ.setdefault('TRITON_INTERPRET', '1')
 # A kernel that fails raises in the tests instead of warning and handing the
 # call to the reference, whose result would then pass for the kernel's.
 os.environ['PADSEG_KERNEL_FALLBACK'] = '0'

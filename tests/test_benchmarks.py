@@ -1,9 +1,9 @@
 """``benchmarks/gpu_check.py``, the one command a lent GPU machine runs,
-proven here first: its small mode in Triton's interpreter, in a Python that
-sees what the GPU machine's image has (torch, triton, torchvision, numpy and
-the wheels of ``benchmarks/gpu_prepare.sh``; this environment's mmcv,
-mmengine, mmseg and mmpretrain hidden). It passes on the kernels as they
-are and fails on a deliberately wrong kernel result."""
+proven here first: its small mode on CPU tensors, in a Python that sees what
+the GPU machine's image has (torch, triton, torchvision, numpy and the wheels
+of ``benchmarks/gpu_prepare.sh``; this environment's mmcv, mmengine, mmseg
+and mmpretrain hidden). It passes on the paths as they are and fails on a
+deliberately wrong output, gradient and argmax."""
 import json
 import os
 import subprocess
@@ -53,27 +53,50 @@ def test_small_check_passes_on_the_gpu_image_stand_in(gpu_site, tmp_path):
     report = json.loads((tmp_path / 'gpu_check.json').read_text())
     assert report['failures'] == [] and report['timed_out'] == []
     phases = report['phases']
-    assert len(phases['correctness']) == 8  # 2 geometries x 4 precisions
+    # 2 geometries x 4 precisions x 2 memory formats
+    assert len(phases['correctness']) == 16
     assert all(case['status'] == 'pass' for case in phases['correctness'])
     errors = phases['correctness'][0]['errors']
-    assert set(errors) == {'forward', 'grad_x', 'grad_weight', 'grad_probs',
-                           'grad_bias', 'argmax_triton', 'argmax_dominant'}
-    layer = phases['layer'][0]
-    assert set(layer['train']['ratio']) == {'conv', 'reference', 'triton'}
-    assert set(layer['argmax']['ratio']) == {'conv', 'reference', 'triton',
-                                             'dominant'}
+    assert set(errors) == {f'{step} {what}' for step in ('soft', 'hard')
+                           for what in ('forward', 'grad_x', 'grad_weight',
+                                        'grad_bias', 'grad_probs')
+                           } | {'argmax'}
+    layers = phases['layer']
+    assert [case['name'] for case in layers[:2]] == [
+        'bf16 nchw C16 H8 d1', 'bf16 nchw C16 H8 d2']
+    assert {case['name'].split()[1] for case in layers} == {'nchw',
+                                                           'channels_last'}
+    for step in ('soft', 'hard', 'argmax'):
+        timed = layers[0][step]
+        assert set(timed['ratio']) == {'conv', 'reference', 'columns'}
+        assert timed['rounds'] == 3
+        for entry in timed['ratio'].values():
+            assert entry['q1'] <= entry['median'] <= entry['q3']
     names = [case['name'] for case in phases['network']]
-    assert names == ['agreement', 'training step', 'inference step']
-    assert 'c. ResNet' in (tmp_path / 'gpu_check.txt').read_text()
+    assert names == [f'{layout} {what}' for layout in ('nchw',
+                                                       'channels_last')
+                     for what in ('agreement', 'training step',
+                                  'inference step')]
+    assert set(report['seconds']) == {'a', 'b', 'c'}
+    text = (tmp_path / 'gpu_check.txt').read_text()
+    assert 'c. ResNet' in text and 'phase b:' in text
+    profile = (tmp_path / 'gpu_profile.txt').read_text()
+    assert all(f'soft training step: {name}' in profile
+               for name in ('conv', 'reference', 'columns'))
 
 
-def test_a_wrong_kernel_result_fails_the_check(gpu_site, tmp_path):
+def test_a_wrong_output_gradient_or_argmax_fails_the_check(gpu_site,
+                                                           tmp_path):
     done = run_as_on_gpu_image(gpu_site, CHECK, str(tmp_path), '--small',
                                '--phases', 'a', '--inject-error')
     assert done.returncode == 1, done.stdout[-3000:]
     report = json.loads((tmp_path / 'gpu_check.json').read_text())
-    assert len(report['failures']) == 8
-    assert all('forward off by' in f for f in report['failures'])
+    assert len(report['failures']) == 16
+    for failure in report['failures']:
+        for part in ('soft forward off by', 'hard forward off by',
+                     'soft grad_weight off by', 'hard grad_weight off by',
+                     'argmax off by'):
+            assert part in failure, failure
 
 
 def test_without_a_gpu_the_full_check_refuses_clearly(tmp_path):
@@ -83,3 +106,7 @@ def test_without_a_gpu_the_full_check_refuses_clearly(tmp_path):
                           timeout=300)
     assert done.returncode == 2
     assert 'no CUDA GPU here' in done.stderr
+    done = subprocess.run([sys.executable, CHECK, str(tmp_path), '--small',
+                           '--phases', 'ax'], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2 and '--phases' in done.stderr

@@ -14,6 +14,7 @@ Candidate dilations are multiples of the dilation the layer is built with, so
 ``dilation=2`` with ``dilations=(1, 2, 4)`` samples from 2, 4 and 8. Each
 candidate gets the padding that keeps the output aligned with the base one.
 """
+import os
 import warnings
 from typing import Iterator, List, Optional, Sequence, Tuple, Union
 
@@ -23,20 +24,18 @@ from mmengine.registry import MODELS
 from torch import Tensor, nn
 
 from .aggregation import PRIOR_INITS, build_aggregation
-from .dispatch import GPU_KERNELS, pad_conv2d
-from .reference import Pair, pad_conv2d_reference
+from .dispatch import check_gpu_kernel, own_path_applies, pad_conv2d
+from .geometry import (Pair, candidate_dilations, candidate_paddings,
+                       output_size)
+from .reference import pad_conv2d_reference
+from .sampling import (argmax_candidates, dilation_probabilities,
+                       gumbel_softmax)
 
 __all__ = [
     'PADConv2d', 'PADChain', 'link_pad_chain', 'gumbel_softmax',
     'dilation_probabilities', 'pad_conv2d', 'pad_conv2d_reference',
     'pad_layers'
 ]
-
-#: Uniform samples are clamped to ``[_UNIFORM_LOW, _UNIFORM_HIGH]`` (both
-#: exact in float32) so the Gumbel noise ``-log(-log(u))`` is always finite.
-_UNIFORM_LOW = 1e-10
-_UNIFORM_HIGH = 1.0 - torch.finfo(torch.float32).eps
-
 
 def _is_int(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
@@ -52,47 +51,16 @@ def _pair(value: Union[int, Sequence[int]], name: str) -> Pair:
     raise ValueError(f'{name} must be an int or a pair of ints, got {value!r}')
 
 
-def gumbel_softmax(logits: Tensor, tau: float, hard: bool = False) -> Tensor:
-    """Eq. 2: ``softmax((h + g) / tau)`` over dim 1, ``g ~ Gumbel(0, 1)``.
-
-    Noise and softmax are computed in float32 whatever the input dtype, so
-    half-precision priors never give ``inf`` or ``NaN``. With ``hard=True`` the
-    forward value is the one-hot argmax and the gradient that of the soft
-    sample (straight-through).
-    """
-    logits = logits.float()
-    uniform = torch.rand_like(logits).clamp_(_UNIFORM_LOW, _UNIFORM_HIGH)
-    gumbel = -torch.log(-torch.log(uniform))
-    soft = torch.softmax((logits + gumbel) / tau, dim=1)
-    if not hard:
-        return soft
-    return _one_hot_argmax(soft) - soft.detach() + soft
-
-
-def _argmax_candidates(scores: Tensor) -> Tensor:
-    """Index of the largest score over dim 1 (the first on ties, as
-    ``argmax``). ``max`` gives the same index as ``argmax`` and reduces over
-    the few candidates of an NCHW tensor several times faster on the CPU."""
-    return scores.max(dim=1)[1]
-
-
-def _one_hot_argmax(scores: Tensor) -> Tensor:
-    """One-hot ``(N, D, H, W)`` of the largest score of each pixel."""
-    index = _argmax_candidates(scores)
-    return torch.zeros_like(scores).scatter_(1, index[:, None], 1.0)
-
-
-def dilation_probabilities(logits: Tensor, tau: float, training: bool,
-                           hard: bool, inference: str) -> Tensor:
-    """Per-pixel weights of the candidate dilations, ``(N, D, H, W)``: float32
-    (float64 for a float64 prior in evaluation, so that a float64 network is
-    float64 throughout)."""
-    if training:
-        return gumbel_softmax(logits, tau, hard)
-    logits = logits.to(torch.promote_types(logits.dtype, torch.float32))
-    if inference == 'argmax':
-        return _one_hot_argmax(logits)
-    return torch.softmax(logits / tau, dim=1)
+def _fallback_allowed() -> bool:
+    """``PADSEG_KERNEL_FALLBACK``: 1 (default) lets a failing layer warn and
+    run the reference; 0 raises the error (a failing path must not pass for
+    a working one in tests and checks)."""
+    value = os.environ.get('PADSEG_KERNEL_FALLBACK', '1').strip().lower()
+    if value not in ('', '1', 'true', 'yes', '0', 'false', 'no'):
+        raise ValueError(f'PADSEG_KERNEL_FALLBACK={value!r}: use 1 (a '
+                         'failing PAD path warns and the layer runs the '
+                         'reference) or 0 (it raises)')
+    return value not in ('0', 'false', 'no')
 
 
 class PADChain:
@@ -136,8 +104,11 @@ def link_pad_chain(module: nn.Module,
     Returns:
         The chain, or None when ``module`` holds no PAD layer to link.
     """
-    layers = [layer for _, layer in pad_layers(module)
-              if not (only_unlinked and layer.chain is not None)]
+    layers = []
+    for name, layer in pad_layers(module):
+        if not (only_unlinked and layer.chain is not None):
+            layer.layer_name = layer.layer_name or name or None
+            layers.append(layer)
     if not layers:
         return None
     for handle in getattr(module, '_pad_chain_handles', ()):
@@ -224,12 +195,12 @@ class PADConv2d(nn.Conv2d):
             Default: None.
         gpu_kernel (str, optional): What computes the layer on CUDA:
             ``'reference'`` (one cuDNN convolution per candidate) or
-            ``'triton'`` (padseg's Triton kernels, see docs/benchmarks.md)
-            or ``'dominant'`` (argmax evaluation as the dominant
-            candidate's convolution plus a gather for the other pixels;
-            training as the reference). None follows the environment
-            variable ``PADSEG_TRITON`` (``1``: Triton; unset or ``0``: the
-            reference). No effect on the CPU. Default: None.
+            ``'columns'`` (the candidates mixed in the im2col columns, one
+            cuBLAS product; :mod:`padseg.ops.fast_paths`). None follows the
+            environment variable ``PADSEG_GPU_KERNEL`` (unset: the
+            reference, the fastest measured so far; docs/benchmarks.md).
+            No effect on the CPU, where the columns paths always run.
+            Default: None.
 
     Example:
         >>> import torch
@@ -303,9 +274,7 @@ class PADConv2d(nn.Conv2d):
         if prior_init not in PRIOR_INITS:
             raise ValueError(f'prior_init must be one of {PRIOR_INITS}, got '
                              f'{prior_init!r}')
-        if gpu_kernel not in GPU_KERNELS:
-            raise ValueError(f'gpu_kernel must be one of {GPU_KERNELS}, got '
-                             f'{gpu_kernel!r}')
+        check_gpu_kernel(gpu_kernel)
         self.dilations = _check_dilations(dilations)
         super().__init__(in_channels, out_channels, kernel_size, stride,
                          padding, dilation, groups, bias, padding_mode,
@@ -313,6 +282,11 @@ class PADConv2d(nn.Conv2d):
         self.tau = _check_tau(tau)
         self.hard = hard
         self.gpu_kernel = gpu_kernel
+        #: Why this layer's own path failed (then it runs the reference).
+        self.kernel_failure: Optional[str] = None
+        #: The layer's name in its model, for messages (set by
+        #: :func:`link_pad_chain`).
+        self.layer_name: Optional[str] = None
         self.inference = inference
         base = 1 if 1 in self.dilations else min(self.dilations)
         self.base_index = self.dilations.index(base)
@@ -332,16 +306,13 @@ class PADConv2d(nn.Conv2d):
     @property
     def candidate_dilations(self) -> List[Pair]:
         """Actual ``(dh, dw)`` of each candidate."""
-        return [(m * self.dilation[0], m * self.dilation[1])
-                for m in self.dilations]
+        return candidate_dilations(self.dilation, self.dilations)
 
     @property
     def candidate_paddings(self) -> List[Pair]:
         """Padding of each candidate: same output size and centres as the base."""
-        return [tuple(p + (d - d0) * (k - 1) // 2
-                      for p, d, d0, k in zip(self.padding, dil, self.dilation,
-                                             self.kernel_size))
-                for dil in self.candidate_dilations]
+        return candidate_paddings(self.kernel_size, self.padding,
+                                  self.dilation, self.candidate_dilations)
 
     # The temperature travels with the weights, so that a checkpoint's
     # evaluation (tools/test.py, init_model, soft inference) uses the annealed
@@ -371,11 +342,8 @@ class PADConv2d(nn.Conv2d):
         self.aggregation.init_weights()
 
     def output_size(self, x: Tensor) -> Pair:
-        h, w = x.shape[-2:]
-        return tuple(
-            (size + 2 * p - d * (k - 1) - 1) // s + 1
-            for size, p, d, k, s in zip((h, w), self.padding, self.dilation,
-                                        self.kernel_size, self.stride))
+        return output_size(tuple(x.shape[-2:]), self.kernel_size,
+                           self.stride, self.padding, self.dilation)
 
     def _centre_samples(self, x: Tensor, out_size: Pair) -> Tensor:
         """``Y^{l-1}`` at the centre of each output pixel's window, so the
@@ -436,14 +404,42 @@ class PADConv2d(nn.Conv2d):
         probs = dilation_probabilities(prior, self.tau, self.training,
                                        self.hard, self.inference)
         index = None
-        if not self.training and self.inference == 'argmax':
-            index = _argmax_candidates(probs)  # the dispatcher skips a check
+        if self.hard if self.training else self.inference == 'argmax':
+            # one-hot values: the dispatcher skips a check, and the paths
+            # select each pixel's candidate instead of mixing all of them
+            index = argmax_candidates(probs)
         if self.recording:
             self.last_prior = prior.detach().float()
             self.last_probs = probs.detach()
             if prior.requires_grad:  # dL/dh, once backward reaches it
                 prior.register_hook(self._keep_prior_grad)
-        return pad_conv2d(x, self.weight, self.bias, probs, self.stride,
-                          self.candidate_paddings, self.candidate_dilations,
-                          self.groups, index=index,
-                          gpu_kernel=self.gpu_kernel)
+        return self._convolve(x, probs, index)
+
+    def _convolve(self, x: Tensor, probs: Tensor,
+                  index: Optional[Tensor]) -> Tensor:
+        """:func:`pad_conv2d` on this layer's path. If a path of padseg's own
+        (not the reference) fails in the forward pass, this layer, and only
+        this one, says so once, naming itself and the error, and runs the
+        reference from then on (``kernel_failure``); with
+        ``PADSEG_KERNEL_FALLBACK=0`` (the tests, the GPU check) the error is
+        raised."""
+        args = (x, self.weight, self.bias, probs, self.stride,
+                self.candidate_paddings, self.candidate_dilations,
+                self.groups)
+        if self.kernel_failure is not None:
+            return pad_conv2d_reference(*args)
+        if not (own_path_applies(x, self.weight, self.gpu_kernel)
+                and _fallback_allowed()):
+            return pad_conv2d(*args, index=index, gpu_kernel=self.gpu_kernel)
+        try:
+            return pad_conv2d(*args, index=index, gpu_kernel=self.gpu_kernel)
+        except torch.cuda.OutOfMemoryError:
+            raise  # the reference needs more memory, not less
+        except Exception as error:  # a path that fails on this device
+            self.kernel_failure = f'{type(error).__name__}: {error}'
+        warnings.warn(
+            f'padseg: PAD layer {self.layer_name or self.extra_repr()}: its '
+            f'columns path failed ({self.kernel_failure[:300]}); this layer '
+            'runs the reference (one convolution per candidate) from now on. '
+            'PADSEG_KERNEL_FALLBACK=0 raises such errors instead.')
+        return pad_conv2d_reference(*args)

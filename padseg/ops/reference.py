@@ -5,16 +5,15 @@ and mixes the responses per pixel. Every faster path (:mod:`.fast_paths` on
 the CPU) is tested against it, and ONNX export, tracing and compilation run
 it. :mod:`.dispatch` chooses the path for each call.
 """
-from typing import Optional, Sequence, Tuple
+from typing import Optional, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ['pad_conv2d_reference', 'Pair', 'autocast_operands']
+from .geometry import Pair
 
-#: (height, width) of a stride, padding, dilation or kernel size
-Pair = Tuple[int, int]
+__all__ = ['pad_conv2d_reference', 'Pair', 'autocast_operands']
 
 
 def pad_conv2d_reference(x: Tensor, weight: Tensor, bias: Optional[Tensor],

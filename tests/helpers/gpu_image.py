@@ -1,7 +1,7 @@
 """Run a script as on the lent GPU machine: the OpenMMLab stack of this
 environment hidden, only the wheels of ``benchmarks/gpu_prepare.sh``
-installed (with ``pip --target``, as docs/benchmarks.md does there), the
-Triton kernels in the interpreter on CPU tensors."""
+installed (with ``pip --target``, as docs/benchmarks.md does there), on CPU
+tensors."""
 import os
 import subprocess
 import sys
@@ -52,8 +52,7 @@ def install_prepared_wheels(target: str) -> str:
 
 def run_as_on_gpu_image(site: str, script: str, *args: str,
                         timeout: float = 600) -> subprocess.CompletedProcess:
-    env = dict(os.environ, TRITON_INTERPRET='1', PYTHONUNBUFFERED='1',
-               OMP_NUM_THREADS='1')
+    env = dict(os.environ, PYTHONUNBUFFERED='1', OMP_NUM_THREADS='1')
     env.pop('PADSEG_KERNEL_FALLBACK', None)
     return subprocess.run(
         [sys.executable, '-c', _BOOTSTRAP, site, ','.join(HIDDEN), script,

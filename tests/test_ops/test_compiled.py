@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from test_fast_paths import GEOMETRIES, geometry_args
 
-from padseg.ops import compiled, fast_paths, fast_plan
+from padseg.ops import column_ops, compiled, fast_paths, fast_plan
 from padseg.ops.pad_conv import pad_conv2d_reference
 
 
@@ -72,11 +72,11 @@ def test_half_precision_does_not_use_them(spy):
 def test_kernels_refuse_a_bad_index_and_bad_tensors(module):
     x, weight, _, probs, rest = geometry_args(GEOMETRIES[0], torch.float32)
     plan = fast_plan.Plan.of(x, weight, tuple(probs.shape[-2:]), *rest)
-    xp, n_rows = plan.pad(x), plan.out_size[0]
+    xp, n_rows = column_ops.pad_input(plan, x, module), plan.out_size[0]
     cols = plan.buffer(x, plan.taps * plan.in_channels)[
         :n_rows * plan.out_size[1] * plan.taps * plan.in_channels]
     index = torch.zeros((1, 1, *plan.out_size), dtype=torch.int64)
-    wrows = plan.weight_rows(weight).contiguous()
+    wrows = column_ops.weight_rows(plan, weight, module).contiguous()
 
     def gather_conv(index=index, wrows=wrows, bias=None, pixels=1):
         return module.gather_conv(xp, index, plan.offsets, wrows, bias,
@@ -95,16 +95,16 @@ def test_kernels_refuse_a_bad_index_and_bad_tensors(module):
         gather_conv(pixels=0)
     with pytest.raises(RuntimeError, match='padded input'):
         module.mix(xp.permute(0, 3, 1, 2), probs, plan.offsets, cols,
-                   *plan.kernel_chunk(0, 0, n_rows))
+                   0, 0, n_rows, *plan.placement)
     with pytest.raises(RuntimeError, match='dtype'):
         module.mix(xp, probs.double(), plan.offsets, cols,
-                   *plan.kernel_chunk(0, 0, n_rows))
+                   0, 0, n_rows, *plan.placement)
     with pytest.raises(RuntimeError, match='reach outside'):
         module.mix(xp, probs, plan.offsets + xp.numel(), cols,
-                   *plan.kernel_chunk(0, 0, n_rows))
+                   0, 0, n_rows, *plan.placement)
     with pytest.raises(RuntimeError, match='chunk outside'):
         module.mix(xp, probs, plan.offsets, cols,
-                   *plan.kernel_chunk(0, 0, n_rows + 1))
+                   0, 0, n_rows + 1, *plan.placement)
 
 
 def test_a_failed_build_warns_once_and_falls_back(monkeypatch):
@@ -178,7 +178,8 @@ def test_transposed_copies_are_exact(channels, size, module):
     threads = torch.get_num_threads()
     torch.set_num_threads(2)
     try:
-        assert torch.equal(plan.pad(x), padded.permute(0, 2, 3, 1))
+        assert torch.equal(column_ops.pad_input(plan, x, module),
+                           padded.permute(0, 2, 3, 1))
         with torch.no_grad():
             out = fast_paths.pad_conv2d_gather(x, weight, bias,
                                                probs.argmax(1), *rest)

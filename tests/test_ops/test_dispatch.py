@@ -43,11 +43,16 @@ def test_dispatcher_takes_a_given_index_for_the_one_hot_it_stands_for(
     ref = pad_conv2d_reference(x, weight, bias, one_hot, *rest)
     torch.testing.assert_close(
         pad_conv2d(x, weight, bias, one_hot, *rest, index=index), ref)
-    # With a gradient to give, the columns path runs and the index is unused.
-    soft = probs.clone().requires_grad_()
-    out = pad_conv2d(x, weight, bias, soft, *rest, index=index)
-    torch.testing.assert_close(
-        out, pad_conv2d_reference(x, weight, bias, probs, *rest))
+    # With a gradient to give (the hard straight-through step), the index
+    # selects each pixel's columns and the probabilities get their gradient.
+    leaf = one_hot.clone().requires_grad_()
+    out = pad_conv2d(x, weight, bias, leaf, *rest, index=index)
+    torch.testing.assert_close(out, ref)
+    grad = torch.randn_like(ref)
+    expected = torch.autograd.grad(
+        pad_conv2d_reference(x, weight, bias, leaf, *rest), leaf, grad)[0]
+    torch.testing.assert_close(torch.autograd.grad(out, leaf, grad)[0],
+                               expected, rtol=1e-4, atol=1e-5)
 
 
 def test_argmax_evaluation_picks_the_first_of_tied_candidates():
@@ -85,12 +90,40 @@ def test_dispatcher_never_runs_the_reference_outside_export(monkeypatch):
             layer(x)
 
 
-def test_fast_paths_apply_to_dense_cpu_convolutions_only():
+def test_own_paths_apply_to_dense_convolutions_on_the_cpu_only():
     x = torch.empty(1, 16, 4, 4)
-    assert dispatch.fast_paths_apply(x, torch.empty(8, 16, 3, 3))
-    assert not dispatch.fast_paths_apply(x, torch.empty(16, 1, 3, 3))
-    assert not dispatch.fast_paths_apply(x.to('meta'),
-                                           torch.empty(8, 16, 3, 3))
+    assert dispatch.own_path_applies(x, torch.empty(8, 16, 3, 3))
+    assert not dispatch.own_path_applies(x, torch.empty(16, 1, 3, 3))
+    assert not dispatch.own_path_applies(x.to('meta'),
+                                         torch.empty(8, 16, 3, 3))
+
+
+def test_the_gpu_path_is_the_layers_choice_or_the_environments(monkeypatch):
+    monkeypatch.delenv('PADSEG_GPU_KERNEL', raising=False)
+    monkeypatch.delenv('PADSEG_TRITON', raising=False)
+    assert dispatch.gpu_kernel_choice() == 'reference'
+    assert dispatch.gpu_kernel_choice('columns') == 'columns'
+    monkeypatch.setenv('PADSEG_GPU_KERNEL', 'columns')
+    assert dispatch.gpu_kernel_choice() == 'columns'
+    assert dispatch.gpu_kernel_choice('reference') == 'reference'
+    monkeypatch.setenv('PADSEG_GPU_KERNEL', 'cudnn')
+    with pytest.raises(ValueError, match='PADSEG_GPU_KERNEL must be one of'):
+        dispatch.gpu_kernel_choice()
+    monkeypatch.setenv('PADSEG_GPU_KERNEL', 'triton')
+    with pytest.raises(ValueError, match='PADSEG_GPU_KERNEL=.triton.: '
+                                         ".*removed.*'columns'"):
+        dispatch.gpu_kernel_choice()
+    monkeypatch.delenv('PADSEG_GPU_KERNEL')
+    monkeypatch.setenv('PADSEG_TRITON', '1')
+    with pytest.raises(ValueError, match='PADSEG_TRITON is set.*removed'):
+        dispatch.gpu_kernel_choice()
+
+
+@pytest.mark.parametrize('value', ['triton', 'dominant', 'cuda'])
+def test_a_layer_refuses_a_removed_or_unknown_gpu_kernel(value):
+    with pytest.raises(ValueError, match='gpu_kernel'):
+        PADConv2d(16, 4, 3, padding=1, gpu_kernel=value)
+    assert PADConv2d(16, 4, 3, padding=1, gpu_kernel='columns')
 
 
 def test_one_candidate_everywhere_is_the_plain_convolution():

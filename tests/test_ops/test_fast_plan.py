@@ -3,7 +3,7 @@ geometry, dtype and chunk setting; where each candidate's taps read."""
 import torch
 
 from helpers.pad_geometry import GEOMETRIES, geometry_args
-from padseg.ops import fast_plan
+from padseg.ops import fast_plan, geometry
 
 
 def test_plans_are_kept_per_geometry_dtype_and_chunk_setting(monkeypatch):
@@ -22,7 +22,7 @@ def test_plans_are_kept_per_geometry_dtype_and_chunk_setting(monkeypatch):
 
 
 def test_tap_offsets_are_where_each_candidate_reads():
-    rows, cols = fast_plan.tap_offsets((3, 5), [(1, 2), (4, 8)],
+    rows, cols = geometry.tap_offsets((3, 5), [(1, 2), (4, 8)],
                                        [(1, 1), (4, 4)])
     assert rows.tolist() == [[-1, 0, 1], [-4, 0, 4]]
     assert cols.tolist() == [[-2, -1, 0, 1, 2], [-8, -4, 0, 4, 8]]

@@ -162,8 +162,8 @@ def conv1x1(x, weight, bias=None):
 
 def test_recurrent_aggregation_is_equation_3():
     agg = RecurrentAggregation(6, 3)
-    for param in agg.parameters():
-        nn.init.normal_(param)
+    for param in agg.parameters():  # unit-normal effective weights
+        nn.init.normal_(param, std=1 / agg.gain)
     y, prev = torch.randn(2, 6, 5, 7), torch.randn(2, 3, 5, 7)
     w = agg.scaled  # the weights as the equations use them
     expected = F.elu(
@@ -173,8 +173,8 @@ def test_recurrent_aggregation_is_equation_3():
 
 def test_gated_aggregation_is_equations_4_and_5():
     agg = GatedAggregation(6, 3)
-    for param in agg.parameters():
-        nn.init.normal_(param)
+    for param in agg.parameters():  # unit-normal effective weights
+        nn.init.normal_(param, std=1 / agg.gain)
     y, prev = torch.randn(2, 6, 5, 7), torch.randn(2, 3, 5, 7)
     w = agg.scaled  # the weights as the equations use them
     gate = torch.sigmoid(
