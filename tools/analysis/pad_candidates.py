@@ -5,7 +5,10 @@
         [--cfg-options k=v ...]
 
 A ``PADBackbone`` config lists its backbone with the PAD layers it already
-has marked. Only kxk convolutions (k >= 3) are listed unless ``--all``.
+has marked. Only kxk convolutions (k >= 3) are listed unless ``--all``. The
+first line names the default placement: the layers ``PADBackbone`` turns
+into PAD layers when ``pad_layers`` is not given
+(``padseg/models/placement.py``).
 """
 import argparse
 import copy
@@ -19,6 +22,7 @@ from mmengine.registry import MODELS, init_default_scope  # noqa: E402
 from torch import nn  # noqa: E402
 
 from padseg.apis.analysis_cli import read_config  # noqa: E402
+from padseg.models.placement import default_pad_layers  # noqa: E402
 from padseg.models.utils import pad_conv_like  # noqa: E402
 from padseg.ops import PADConv2d  # noqa: E402
 from padseg.registry import task_scope  # noqa: E402
@@ -48,8 +52,20 @@ def main(argv=None):
     args = parse_args(argv)
     cfg = read_config(args.config, args.cfg_options)
     init_default_scope(task_scope(cfg))
-    backbone = MODELS.build(copy.deepcopy(cfg.model.backbone))
+    backbone_cfg = copy.deepcopy(cfg.model.backbone)
+    backbone = MODELS.build(copy.deepcopy(backbone_cfg))
     print(f'# {type(backbone).__name__} of {args.config}')
+    wrapped = backbone_cfg.get('type') == 'PADBackbone'
+    plain = (MODELS.build(copy.deepcopy(backbone_cfg['backbone']))
+             if wrapped else backbone)
+    label = ('pad_layers not given' if wrapped and
+             backbone_cfg.get('pad_layers') is None else
+             'PADBackbone without pad_layers')
+    try:
+        default = ', '.join(default_pad_layers(plain))
+    except ValueError as error:
+        default = f'none ({error})'
+    print(f'# default placement ({label}): {default}')
     print('| name | kernel | stride | dilation | groups | PAD? |')
     print('|---|---|---|---|---|---|')
     for name, module in backbone.named_modules():

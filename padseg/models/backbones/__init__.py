@@ -6,6 +6,7 @@ forms: ``PADVGG``, ``PADResNet``, ``PADResNetV1c``, ``PADDRN``,
 mmseg's own); and ``PADBackbone``, PAD in any registered backbone by the
 names of its convolutions. Each PAD form is its vanilla backbone plus
 :class:`PADMixin`, which says in one place how PAD enters."""
+from ..freeze import FrozenPADBackbone
 from .drn import DRN, PADDRN
 from .mobilenet_v2 import PADMobileNetV2
 from .pad_backbone import PADBackbone
@@ -22,5 +23,5 @@ except ImportError:
 __all__ = [
     'FCNVGG', 'PADVGG', 'PADResNet', 'PADResNetV1c', 'DRN', 'PADDRN',
     'Xception65', 'PADXception', 'PADMobileNetV2', 'PADMixin', 'PADBackbone',
-    'PADMobileNetV2Classifier'
+    'PADMobileNetV2Classifier', 'FrozenPADBackbone'
 ]

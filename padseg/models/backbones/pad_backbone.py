@@ -1,11 +1,13 @@
 """PAD in any backbone, from a config: ``PADBackbone``.
 
-For a backbone padseg has no PAD form of (ResNeSt, HRNet, MobileNetV3, a
-user's own), name the convolutions that become PAD layers::
+For a backbone padseg has no PAD form of (HRNet, MobileNetV3, MiT, a user's
+own), wrap its config; by default the deepest stage's stride-1 kxk
+convolutions become PAD layers (:mod:`padseg.models.placement`), or name
+them::
 
     model = dict(backbone=dict(
         type='PADBackbone',
-        backbone=dict(type='ResNeSt', depth=50, ...),   # any registered one
+        backbone=dict(type='ResNetV1c', depth=50, ...),  # any registered one
         pad_layers=['layer4.*.conv2'],                  # fnmatch patterns
         pad_cfg=dict(dilations=(1, 2, 4))))
 
@@ -22,16 +24,19 @@ tools/analysis/pad_candidates.py CONFIG`` lists a backbone's convolutions by
 name.
 """
 import fnmatch
+import re
 from typing import List, Optional, Sequence, Union
 
+from mmengine.logging import print_log
 from mmengine.registry import MODELS
 from torch import nn
 
-from padseg.ops import link_pad_chain
+from padseg.ops import PADChain, link_pad_chain, pad_layers
+from ..placement import default_pad_layers
 from ..utils import (check_pad_cfg, check_with_cp, plain_conv_refusal,
                      register_model, replace_with_pad)
 
-__all__ = ['PADBackbone', 'match_pad_layers']
+__all__ = ['PADBackbone', 'match_pad_layers', 'link_branch_chains']
 
 
 def match_pad_layers(model: nn.Module, patterns: Sequence[str]) -> List[str]:
@@ -71,7 +76,7 @@ def match_pad_layers(model: nn.Module, patterns: Sequence[str]) -> List[str]:
 
 
 @register_model
-def PADBackbone(backbone: dict, pad_layers: Sequence[str],
+def PADBackbone(backbone: dict, pad_layers: Optional[Sequence[str]] = None,
                 pad_cfg: dict = dict(dilations=(1, 2, 4)),
                 pretrained: Optional[str] = None,
                 init_cfg: Optional[Union[dict, list]] = None) -> nn.Module:
@@ -81,11 +86,14 @@ def PADBackbone(backbone: dict, pad_layers: Sequence[str],
     Args:
         backbone (dict): The config of any backbone registered in the
             current scope (mmseg's, mmpretrain's, ``'mmpretrain.ConvNeXt'``).
-        pad_layers (Sequence[str]): ``fnmatch`` patterns of module names
-            (as ``named_modules()`` gives them), e.g. ``'layer4.*.conv2'``;
-            every module a pattern matches must compute a plain
-            convolution (``nn.Conv2d``, mmcv's ``Conv2d``) with an odd kernel
-            of at least 3.
+        pad_layers (Sequence[str], optional): ``fnmatch`` patterns of
+            module names (as ``named_modules()`` gives them), e.g.
+            ``'layer4.*.conv2'``; every module a pattern matches must
+            compute a plain convolution (``nn.Conv2d``, mmcv's ``Conv2d``)
+            with an odd kernel of at least 3. None: the default placement
+            (:func:`~padseg.models.placement.default_pad_layers`: the
+            stride-1 kxk convolutions of the deepest stage, the paper's
+            Table 1), listed in the log. Default: None.
         pad_cfg (dict): :class:`~padseg.ops.PADConv2d` settings (dilations,
             aggregation, tau, prior_init, ...). Default:
             ``dict(dilations=(1, 2, 4))``.
@@ -126,14 +134,60 @@ def PADBackbone(backbone: dict, pad_layers: Sequence[str],
                 f'backbone ({backbone[key]!r}); set it in one place')
         backbone[key] = value
     model = MODELS.build(backbone)  # in the current scope, as mmseg would
-    for name in match_pad_layers(model, pad_layers):
+    if pad_layers is None:
+        names = default_pad_layers(model)
+        print_log(f'PADBackbone: default placement in {type(model).__name__}'
+                  f' (the deepest stage\'s stride-1 kxk convolutions): '
+                  f'{len(names)} PAD layers: {", ".join(names)}',
+                  logger='current')
+    else:
+        names = match_pad_layers(model, pad_layers)
+    for name in names:
         try:
             replace_with_pad(model, name, pad_cfg)
         except ValueError as error:
             raise ValueError(f'pad_layers: {name!r}: {error}') from error
-    check_with_cp(model, getattr(model, 'with_cp', False))
-    link_pad_chain(model)
+    # checkpointing may sit on the backbone or on any block inside it
+    check_with_cp(model, any(getattr(module, 'with_cp', False) is True
+                             for module in model.modules()))
+    link_branch_chains(model)
     freeze = getattr(model, '_freeze_stages', None)
     if freeze is not None:  # the new aggregation weights of frozen stages
         freeze()
     return model
+
+
+def _branch(name: str) -> Optional[str]:
+    """The parallel branch a module belongs to (``'2'`` for
+    ``stage3.0.branches.2.1.conv1`` in HRNet), None outside branches."""
+    match = re.search(r'(?:^|\.)branches\.(\d+)\.', name)
+    return match.group(1) if match else None
+
+
+def link_branch_chains(model: nn.Module) -> List[PADChain]:
+    """Link the PAD layers of ``model`` into chains that respect its
+    structure: one chain per parallel branch of a multi-branch backbone
+    (HRNet's ``branches.<i>``: each keeps one resolution through the
+    stages), one for the layers outside branches; one chain in all for a
+    single-branch backbone (:func:`~padseg.ops.link_pad_chain`). A chain
+    follows execution order, so without this one branch would hand its
+    prior to the next branch, at another resolution."""
+    chain = link_pad_chain(model)
+    groups = {}
+    for name, layer in pad_layers(model):
+        groups.setdefault(_branch(name), []).append(layer)
+    if chain is None or len(groups) == 1:
+        return [] if chain is None else [chain]
+    chains = [chain]
+    handles = list(model._pad_chain_handles)
+    for key, layers in groups.items():
+        if key is None:
+            continue  # the trunk keeps the first chain
+        branch_chain = PADChain()
+        for layer in layers:
+            layer.chain = branch_chain
+        handles += [model.register_forward_pre_hook(branch_chain.reset),
+                    model.register_forward_hook(branch_chain.reset)]
+        chains.append(branch_chain)
+    model._pad_chain_handles = tuple(handles)
+    return chains
