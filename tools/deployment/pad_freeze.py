@@ -101,19 +101,23 @@ def validate(runner, count=False):
     return metrics, counts
 
 
-def forward_ms(runner, repeats=5):
-    """Median ms of the model's forward pass on one val batch."""
-    model = _model(runner)
-    data = model.data_preprocessor(next(iter(runner.val_dataloader)), False)
-    model.eval()
-    times = []
+def forward_ms(runners, rounds=21):
+    """Median ms of each runner's model forward pass on the first val batch
+    of the first, interleaved round by round (so drift hits both alike)."""
+    models = [_model(runner) for runner in runners]
+    data = models[0].data_preprocessor(
+        next(iter(runners[0].val_dataloader)), False)
+    times = [[] for _ in models]
     with torch.no_grad():
-        model(data['inputs'], mode='tensor')
-        for _ in range(repeats):
-            start = time.perf_counter()
+        for model in models:
+            model.eval()
             model(data['inputs'], mode='tensor')
-            times.append((time.perf_counter() - start) * 1e3)
-    return statistics.median(times)
+        for _ in range(rounds):
+            for model, kept in zip(models, times):
+                start = time.perf_counter()
+                model(data['inputs'], mode='tensor')
+                kept.append((time.perf_counter() - start) * 1e3)
+    return [statistics.median(kept) for kept in times]
 
 
 def choose(backbone, counts, threshold):
@@ -178,7 +182,6 @@ def main(argv=None):
     if not counts:
         sys.exit(f'pad_freeze: {args.config} has no PAD layer in its '
                  'backbone; nothing to freeze')
-    time_before = forward_ms(runner)
     frozen, kept = choose(backbone, counts, args.threshold)
     frozen_cfg = copy.deepcopy(cfg)
     frozen_cfg.model.backbone = dict(type='FrozenPADBackbone',
@@ -194,7 +197,7 @@ def main(argv=None):
         sys.exit(f'pad_freeze: the frozen checkpoint does not match the '
                  f'frozen model: {missing}')
     after, _ = validate(after_runner)
-    time_after = forward_ms(after_runner)
+    time_before, time_after = forward_ms([runner, after_runner])
     rows = []
     print(f'| PAD layer | shares ({"/".join(map(str, next(iter(dict(pad_layers(backbone)).values())).dilations))}) | now |')
     print('|---|---|---|')
@@ -208,9 +211,9 @@ def main(argv=None):
     print('val before: ' + ', '.join(f'{k} {before[k]:.2f}' for k in keys))
     print('val after:  ' + ', '.join(f'{k} {after.get(k, float("nan")):.2f}'
                                      for k in keys))
-    print(f'forward of one val batch: {time_before:.1f} ms -> '
-          f'{time_after:.1f} ms ({time_after / time_before:.2f}x, this '
-          'machine)')
+    print(f'forward of one val batch (median of 21 interleaved rounds, this '
+          f'machine): {time_before:.1f} ms -> {time_after:.1f} ms '
+          f'({time_after / time_before:.2f}x)')
     print(f'wrote {cfg_out} and {ckpt_out} ({len(frozen)} of '
           f'{len(rows)} PAD layers frozen, {len(removed)} prior keys '
           'dropped)')
