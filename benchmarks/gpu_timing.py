@@ -81,13 +81,15 @@ def profile_table(fn, device, rows=10):
         fn()
         if device.type == 'cuda':
             torch.cuda.synchronize()
-    key = ('cuda_time_total' if device.type == 'cuda' else
-           'cpu_time_total')
-    try:
-        return prof.key_averages().table(sort_by=key, row_limit=rows)
-    except (AttributeError, KeyError):  # older names of the device column
-        return prof.key_averages().table(sort_by='self_cpu_time_total',
-                                         row_limit=rows)
+    keys = (['cuda_time_total', 'device_time_total'] if device.type ==
+            'cuda' else []) + ['cpu_time_total']
+    for key in keys:  # the device column's name has changed across torch
+        try:
+            return prof.key_averages().table(sort_by=key, row_limit=rows)
+        except Exception as error:  # a table is worth more than the sort
+            last = error
+    return f'(no profiler table: {type(last).__name__}: {last})'
+
 
 
 def ratio_text(entry):

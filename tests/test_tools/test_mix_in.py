@@ -1,5 +1,7 @@
 """A stock mmseg DeepLabV3+ config plus padseg's two lines trains and tests
-through padseg's tools and through mmseg's own stock tools."""
+through padseg's tools and through mmseg's own stock tools: a PAD backbone,
+the dcn= slot, and the stock backbone as it is wrapped in PADBackbone with
+the default placement."""
 import os.path as osp
 
 import mmseg
@@ -16,7 +18,13 @@ STOCK_CONFIG = osp.join(
 STOCK_TOOLS = osp.join(MIM, 'tools')
 PADSEG_TOOLS = 'tools'
 
-# (a) a PAD backbone; (b) the stock backbone's dcn= slot
+def _stock_backbone() -> str:
+    from mmengine.config import Config
+    return repr(Config.fromfile(STOCK_CONFIG).model.backbone.to_dict())
+
+
+# (a) a PAD backbone; (b) the stock backbone's dcn= slot; (c) the backbone
+# as it was, wrapped (PAD placed by default: layer4's 3x3s)
 WAYS = {
     'pad_backbone': '''
 custom_imports = dict(imports=['padseg'], allow_failed_imports=False)
@@ -27,6 +35,11 @@ custom_imports = dict(imports=['padseg'], allow_failed_imports=False)
 model = dict(backbone=dict(
     dcn=dict(type='PAD', dilations=(1, 2, 4), fallback_on_stride=False),
     stage_with_dcn=(False, False, False, True)))
+''',
+    'any_backbone': f'''
+custom_imports = dict(imports=['padseg'], allow_failed_imports=False)
+model = dict(backbone=dict(_delete_=True, type='PADBackbone',
+                           backbone={_stock_backbone()}))
 ''',
 }
 
