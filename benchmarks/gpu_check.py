@@ -69,11 +69,11 @@ def import_ops():
             package = types.ModuleType(name)
             package.__path__ = [os.path.join(REPO, path)]
             sys.modules[name] = package
-    from padseg.ops import fast_paths, geometry, reference
-    return fast_paths, geometry, reference
+    from padseg.ops import fast_paths, fast_plan, geometry, reference
+    return fast_paths, fast_plan, geometry, reference
 
 
-fast_paths, geometry, reference = import_ops()
+fast_paths, fast_plan, geometry, reference = import_ops()
 
 #: in the order they run: what users train in first, should time run out
 MODES = {'bf16': (torch.bfloat16, False), 'fp32': (torch.float32, False),
@@ -101,6 +101,10 @@ LAYER_SHAPES = [(256, 64, 1), (256, 128, 1), (512, 64, 1), (512, 128, 1),
                 (512, 64, 2), (512, 64, 4)]
 SMALL_LAYER_SHAPES = [(16, 8, 1), (16, 8, 2)]
 STEPS = ('soft', 'hard', 'argmax')
+#: The PAD contenders of phase b: the reference, and the columns path with
+#: its GPU chunk budget (fast_plan._GPU_CHUNK_BYTES) at 256 MB (the default:
+#: fewer launches) and at 64 MB (less memory), to choose the budget by.
+PAD_CONTENDERS = ('reference', 'columns', 'columns64')
 
 
 class PhaseTimeout(Exception):
@@ -339,8 +343,22 @@ def layer_contenders(c, size, base, batch, dtype, device, channels_last):
     def ref(x, w, b, p, index=None):
         return reference.pad_conv2d_reference(x, w, b, p, *rest)
 
+    def budget(bytes_, fn):
+        """``fn`` with the columns path's GPU chunk budget at ``bytes_``."""
+        def run(*args):
+            kept = fast_plan._GPU_CHUNK_BYTES
+            fast_plan._GPU_CHUNK_BYTES = bytes_
+            try:
+                return fn(*args)
+            finally:
+                fast_plan._GPU_CHUNK_BYTES = kept
+        return run
+
     def columns(x, w, b, p, index=None):
         return fast_paths.pad_conv2d_columns(x, w, b, p, *rest, index=index)
+
+    def gather(x, w, b, p, index):
+        return fast_paths.pad_conv2d_gather(x, w, b, index, *rest)
 
     def step(fn, hard):
         def run():
@@ -350,7 +368,8 @@ def layer_contenders(c, size, base, batch, dtype, device, channels_last):
             torch.autograd.grad(fn(*leaves, probs, idx), wanted, grad)
         return run
 
-    contenders = dict(conv=conv, reference=ref, columns=columns)
+    contenders = dict(conv=conv, reference=ref, columns=columns,
+                      columns64=budget(1 << 26, columns))
     steps = {s: {k: step(fn, s == 'hard') for k, fn in contenders.items()}
              for s in ('soft', 'hard')}
 
@@ -361,9 +380,8 @@ def layer_contenders(c, size, base, batch, dtype, device, channels_last):
         return run
 
     steps['argmax'] = dict(
-        conv=argmax(conv), reference=argmax(ref),
-        columns=argmax(lambda x, w, b, p, i: fast_paths.pad_conv2d_gather(
-            x, w, b, i, *rest)))
+        conv=argmax(conv), reference=argmax(ref), columns=argmax(gather),
+        columns64=argmax(budget(1 << 26, gather)))
     shares = torch.bincount(index.flatten(), minlength=3).float()
     return steps, (shares / shares.sum()).tolist()
 
@@ -371,11 +389,10 @@ def layer_contenders(c, size, base, batch, dtype, device, channels_last):
 def phase_layer_timing(report, device, small):
     report.say('\n## b. one layer: ratios to one cuDNN convolution in the '
                'same rounds, median (interquartile range)')
-    report.say('| dtype | layout | C | H=W | base d | conv train ms | '
-               'soft: reference | soft: columns | hard: reference | '
-               'hard: columns | argmax: reference | argmax: columns | '
-               'memory: reference | memory: columns |')
-    report.say('|' + '---|' * 14)
+    report.say('| dtype | layout | C | H=W | base d | conv train ms | ' +
+               ' | '.join(f'{s}: {k}' for s in STEPS + ('memory', )
+                          for k in PAD_CONTENDERS) + ' |')
+    report.say('|' + '---|' * (6 + 4 * len(PAD_CONTENDERS)))
     shapes = SMALL_LAYER_SHAPES if small else LAYER_SHAPES
     batch, rounds = (2, 3) if small else (8, 30)
     torch.backends.cudnn.allow_tf32 = True  # PyTorch's default for cuDNN,
@@ -396,16 +413,15 @@ def phase_layer_timing(report, device, small):
                               for k, fn in steps['soft'].items()}
                     case = dict(name=name, status='pass', memory=memory,
                                 shares=shares, **timed)
-                    mem = {k: (f'{memory[k] / memory["conv"]:.2f}'
-                               if memory['conv'] else '-')
-                           for k in ('reference', 'columns')}
                     cells = [ratio_text(timed[s]['ratio'][k])
-                             for s in STEPS for k in ('reference', 'columns')]
+                             for s in STEPS for k in PAD_CONTENDERS]
+                    cells += [f'{memory[k] / memory["conv"]:.2f}'
+                              if memory['conv'] else '-'
+                              for k in PAD_CONTENDERS]
                     report.say(
                         f"| {dtype_name} | {layout} | {c} | {size} | {base} "
                         f"| {timed['soft']['baseline_ms']:.3f} | "
-                        + ' | '.join(cells) +
-                        f" | {mem['reference']} | {mem['columns']} |")
+                        + ' | '.join(cells) + ' |')
                     if profiled is None:
                         profiled = (name, steps['soft'])
                 except PhaseTimeout:
