@@ -135,7 +135,14 @@ def test_it_never_overwrites_and_names_bad_arguments(trained, frozen):
     root, config, ckpt = trained
     out = str(root / 'frozen')
     env = dict(os.environ, PYTHONPATH=REPO)
+    plain = str(root / 'plain.py')
+    with open(config) as f:  # the same data, the regular network
+        text = f.read().replace('fcn_pad-r18w16', 'fcn_r18w16')
+    with open(plain, 'w') as f:
+        f.write(text)
     for args, message in (
+            ([plain, ckpt, '--out-dir', str(root / 'plain_out')],
+             'has no PAD layer in its backbone'),
             ([config, ckpt, '--out-dir', out], 'exists; pass --overwrite'),
             ([config, ckpt, '--threshold', '0.3'], '--threshold must be'),
             ([config, ckpt + '.missing'], 'checkpoint not found')):

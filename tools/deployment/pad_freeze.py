@@ -177,11 +177,11 @@ def main(argv=None):
     cfg = load_config(args.config, args.cfg_options, work, 'none')
     adapt_to_device(cfg)
     runner = _runner(cfg, args.checkpoint, work)
-    before, counts = validate(runner, count=True)
     backbone = _model(runner).backbone
-    if not counts:
+    if not any(True for _ in pad_layers(backbone)):
         sys.exit(f'pad_freeze: {args.config} has no PAD layer in its '
                  'backbone; nothing to freeze')
+    before, counts = validate(runner, count=True)
     frozen, kept = choose(backbone, counts, args.threshold)
     frozen_cfg = copy.deepcopy(cfg)
     frozen_cfg.model.backbone = dict(type='FrozenPADBackbone',

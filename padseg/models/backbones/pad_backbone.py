@@ -52,7 +52,8 @@ def match_pad_layers(model: nn.Module, patterns: Sequence[str]) -> List[str]:
     if (isinstance(patterns, str) or not isinstance(patterns, Sequence)
             or not patterns or not all(isinstance(p, str) for p in patterns)):
         raise ValueError('pad_layers must be a non-empty list of module name '
-                         f"patterns such as 'layer4.*.conv2', got {patterns!r}")
+                         f"patterns such as 'layer4.*.conv2' (or left out: "
+                         f'the default placement), got {patterns!r}')
     modules = dict(model.named_modules())
     chosen = set()
     for pattern in patterns:
