@@ -9,6 +9,8 @@ to 3, each aggregation.
 * a chain of two or three linked PAD layers gives a batch the result it
   gives each of its images alone (evaluation, ``'soft'`` and ``'argmax'``).
 """
+import os
+
 import torch
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
@@ -167,23 +169,43 @@ def fast_path_geometries(draw):
         bias=draw(st.booleans()))
 
 
-@settings(max_examples=30, **SETTINGS)
+@settings(max_examples=60, **SETTINGS)
 @given(data=st.data(), geometry=fast_path_geometries(),
        dilations=st.lists(st.integers(1, 4), min_size=2, max_size=3,
                           unique=True),
        dtype=st.sampled_from((torch.float32, torch.bfloat16, torch.float16)))
 def test_fast_paths_match_the_reference_on_random_geometry(
         data, geometry, dilations, dtype):
-    """The dispatcher's CPU paths (mixed columns with every gradient, and the
-    argmax gather) against the reference computed in float64 from the same
-    rounded values: outputs and the gradients of input, weight, bias and
-    probabilities."""
+    """The dispatcher's own paths (mixed or selected columns with every
+    gradient, and the argmax gather), with the compiled kernels or in
+    PyTorch operations (the GPU's), NCHW or channels-last, soft or hard
+    (straight-through) steps, against the reference computed in float64
+    from the same rounded values: outputs and the gradients of input,
+    weight, bias and probabilities."""
+    compiled = data.draw(st.booleans(), label='compiled kernels')
+    channels_last = data.draw(st.booleans(), label='channels-last')
+    hard = data.draw(st.booleans(), label='hard step')
+    saved = os.environ.get('PADSEG_COMPILED')
+    os.environ['PADSEG_COMPILED'] = '1' if compiled else '0'
+    try:
+        _check_own_paths(data, geometry, dilations, dtype, channels_last,
+                         hard)
+    finally:
+        if saved is None:
+            os.environ.pop('PADSEG_COMPILED')
+        else:
+            os.environ['PADSEG_COMPILED'] = saved
+
+
+def _check_own_paths(data, geometry, dilations, dtype, channels_last, hard):
     from padseg.ops import dispatch, pad_conv2d
     from padseg.ops.reference import pad_conv2d_reference
     layer = PADConv2d(**geometry, dilations=dilations)
     h = data.draw(st.integers(4, 14))
     w = data.draw(st.integers(4, 14))
     x = torch.randn(2, geometry['in_channels'], h, w)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
     out_size = layer.output_size(x)
     if min(out_size) < 1:
         return
@@ -197,10 +219,16 @@ def test_fast_paths_match_the_reference_on_random_geometry(
     leaves = [t.clone().requires_grad_() for t in leaves]
     wide = [t.detach().double().requires_grad_() for t in leaves]
     grad = torch.randn(2, geometry['out_channels'], *out_size)
+    used, wide_used, index = leaves[2], wide[2], None
+    if hard:  # one-hot values, the soft gradient
+        index = leaves[2].detach().argmax(1)
+        one_hot = torch.zeros_like(probs).scatter_(1, index[:, None], 1.0)
+        used = one_hot - leaves[2].detach() + leaves[2]
+        wide_used = one_hot.double() - wide[2].detach() + wide[2]
     out = pad_conv2d(leaves[0], leaves[1], leaves[3] if bias is not None
-                     else None, leaves[2], *rest)
+                     else None, used, *rest, index=index)
     ref = pad_conv2d_reference(wide[0], wide[1], wide[3] if bias is not None
-                               else None, wide[2], *rest)
+                               else None, wide_used, *rest)
     tol = (dict(rtol=1e-4, atol=1e-4) if dtype == torch.float32 else
            dict(rtol=3e-2, atol=3e-2))
     scale = ref.abs().max().item() + 1e-6
