@@ -67,7 +67,7 @@ def freeze_pad_layers(model: nn.Module,
                       frozen: Mapping[str, int]) -> nn.Module:
     """Replace each PAD layer ``name`` of ``frozen`` (``{name: dilation
     multiplier}``) in ``model`` by :func:`plain_conv_of`, under the same
-    key, and re-link the remaining PAD layers; returns ``model``.
+    key; the remaining PAD layers keep their chains. Returns ``model``.
 
     Raises:
         ValueError: naming a name that is not a PAD layer of ``model``, a
@@ -97,10 +97,10 @@ def freeze_pad_layers(model: nn.Module,
         owner_name, _, attr = name.rpartition('.')
         owner = model.get_submodule(owner_name)
         setattr(owner, attr, plain_conv_of(layers[name], dilation))
-    for handle in getattr(model, '_pad_chain_handles', ()):
-        handle.remove()
-    model._pad_chain_handles = ()
-    link_pad_chain(model)
+    # The remaining layers keep their chains (one per branch in HRNet) and
+    # the model its reset hooks: no remaining chained layer read a frozen
+    # layer's prior (checked above). Layers that never were linked are.
+    link_pad_chain(model, only_unlinked=True)
     return model
 
 

@@ -199,3 +199,31 @@ def test_frozen_backbone_builds_from_a_config():
     assert [n for n, _ in pad_layers(net)] == ['layer4.1.conv2']
     with pytest.raises(ValueError, match='FrozenPADBackbone needs'):
         FrozenPADBackbone('ResNetV1c', {})
+
+
+def test_freezing_keeps_the_chains_of_the_other_branches():
+    """HRNet-like branches, a Recurrent chain each: freezing the last layer
+    of one branch leaves every remaining layer on its own branch's chain."""
+    from padseg.models.backbones.pad_backbone import link_branch_chains
+
+    class Branches(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.branches = nn.ModuleList(
+                nn.Sequential(*(PADConv2d(4, 4, 3, padding=1,
+                                          aggregation='recurrent')
+                                for _ in range(2))) for _ in range(2))
+
+        def forward(self, x):
+            return [branch(x) for branch in self.branches]
+
+    net = Branches()
+    link_branch_chains(net)
+    chain = {name: layer.chain for name, layer in pad_layers(net)}
+    assert chain['branches.0.0'] is not chain['branches.1.0']
+    freeze_pad_layers(net, {'branches.0.1': 1})
+    after = {name: layer.chain for name, layer in pad_layers(net)}
+    assert after == {k: v for k, v in chain.items() if k != 'branches.0.1'}
+    with torch.no_grad():
+        net(torch.randn(1, 4, 6, 6))
+    assert all(c.prior is None for c in after.values())  # reset after
