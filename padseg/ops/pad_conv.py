@@ -24,7 +24,8 @@ from mmengine.registry import MODELS
 from torch import Tensor, nn
 
 from .aggregation import PRIOR_INITS, build_aggregation
-from .dispatch import check_gpu_kernel, own_path_applies, pad_conv2d
+from .dispatch import (check_gpu_kernel, gpu_kernel_choice, own_path_applies,
+                       pad_conv2d)
 from .geometry import (Pair, candidate_dilations, candidate_paddings,
                        output_size)
 from .reference import pad_conv2d_reference
@@ -275,6 +276,7 @@ class PADConv2d(nn.Conv2d):
             raise ValueError(f'prior_init must be one of {PRIOR_INITS}, got '
                              f'{prior_init!r}')
         check_gpu_kernel(gpu_kernel)
+        gpu_kernel_choice(gpu_kernel)  # a bad PADSEG_GPU_KERNEL, named now
         self.dilations = _check_dilations(dilations)
         super().__init__(in_channels, out_channels, kernel_size, stride,
                          padding, dilation, groups, bias, padding_mode,

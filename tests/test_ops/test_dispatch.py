@@ -120,10 +120,15 @@ def test_the_gpu_path_is_the_layers_choice_or_the_environments(monkeypatch):
 
 
 @pytest.mark.parametrize('value', ['triton', 'dominant', 'cuda'])
-def test_a_layer_refuses_a_removed_or_unknown_gpu_kernel(value):
+def test_a_layer_refuses_a_removed_or_unknown_gpu_kernel(value, monkeypatch):
     with pytest.raises(ValueError, match='gpu_kernel'):
         PADConv2d(16, 4, 3, padding=1, gpu_kernel=value)
     assert PADConv2d(16, 4, 3, padding=1, gpu_kernel='columns')
+    # the environment's choice is checked when the layer is built, on any
+    # device, not first on a GPU
+    monkeypatch.setenv('PADSEG_GPU_KERNEL', value)
+    with pytest.raises(ValueError, match='PADSEG_GPU_KERNEL'):
+        PADConv2d(16, 4, 3, padding=1)
 
 
 def test_one_candidate_everywhere_is_the_plain_convolution():
