@@ -53,13 +53,16 @@ def check_freezable(model: nn.Module, names) -> Dict[str, str]:
     for i, (name, layer) in enumerate(layers):
         if name not in chosen:
             continue
-        later = [n for n, l in layers[i + 1:]
-                 if l.chain is layer.chain and l.aggregation.
-                 uses_previous_prior and n not in chosen]
-        if later and layer.chain is not None:
-            blocked[name] = (f'its prior feeds {later[0]!r} '
-                             f'({type(dict(layers)[later[0]].aggregation).__name__}'
-                             '), which stays PAD')
+        if layer.chain is None:
+            continue
+        readers = [(n, l) for n, l in layers[i + 1:]
+                   if l.chain is layer.chain and n not in chosen
+                   and l.aggregation.uses_previous_prior]
+        if readers:
+            reader, kept = readers[0]
+            blocked[name] = (f'its prior feeds {reader!r} '
+                             f'({type(kept.aggregation).__name__}), which '
+                             'stays PAD')
     return blocked
 
 

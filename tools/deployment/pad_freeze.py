@@ -199,14 +199,16 @@ def main(argv=None):
     after, _ = validate(after_runner)
     time_before, time_after = forward_ms([runner, after_runner])
     rows = []
-    print(f'| PAD layer | shares ({"/".join(map(str, next(iter(dict(pad_layers(backbone)).values())).dilations))}) | now |')
+    print('| PAD layer | shares per candidate dilation | now |')
     print('|---|---|---|')
     for name, layer in pad_layers(backbone):
         shares = (counts[name].double() / counts[name].sum()).tolist()
         now = (f'plain conv, dilation {frozen[name]}' if name in frozen else
                f'PAD ({kept[name]})')
         rows.append(dict(layer=name, shares=shares, now=now))
-        print(f'| {name} | {"/".join(f"{s:.4f}" for s in shares)} | {now} |')
+        cells = '/'.join(f'd{d} {s:.4f}' for d, s in zip(layer.dilations,
+                                                         shares))
+        print(f'| {name} | {cells} | {now} |')
     keys = [k for k in before if isinstance(before[k], numbers.Real)]
     print('val before: ' + ', '.join(f'{k} {before[k]:.2f}' for k in keys))
     print('val after:  ' + ', '.join(f'{k} {after.get(k, float("nan")):.2f}'
